@@ -1,0 +1,74 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "runlog",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "runlog", targets: ["RunlogCLI"]),
+        .library(name: "RunlogStorage", targets: ["RunlogStorage"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // zlib from the system (Debian: zlib1g-dev), for gzip segments.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        // The storage engine: per-run NDJSON logs. Knows nothing of HTTP or SQLite.
+        .target(
+            name: "RunlogStorage",
+            dependencies: [
+                "CZlib",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "RunlogCLI",
+            dependencies: [
+                "RunlogStorage",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // Release-built benchmark: `swift run -c release runlog-bench`.
+        .executableTarget(
+            name: "RunlogBenchmark",
+            dependencies: [
+                "RunlogStorage",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // A child process for the crash tests: appends until it is SIGKILLed.
+        .executableTarget(
+            name: "RunlogCrashHelper",
+            dependencies: [
+                "RunlogStorage",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "RunlogStorageTests",
+            dependencies: [
+                "RunlogStorage",
+                "RunlogCrashHelper",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,155 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a run's `logs/` directory holds after recovery.
+struct RecoveredLog: Sendable {
+    var exists: Bool
+    var closedSegments: [ClosedSegment] = []
+    var active: LogSnapshot.ActiveSegment?
+    var lastSequence: Int64 = 0
+    /// The type of the last event, to know whether the log is closed.
+    var lastEventType: String?
+}
+
+/// Brings a run's log directory to a consistent state on open: removes leftovers of
+/// interrupted archiving, truncates a torn or damaged tail of the active segment, and finds
+/// the last sequence, reading only the ends of files.
+enum LogRecovery {
+    /// A line longer than this cannot be a valid event, so it is damage.
+    static let maximumLineLength: Int64 = 8 << 20
+
+    static func recover(directory: String, logger: Logger) throws -> RecoveredLog {
+        guard var names = try FileSystem.contentsOfDirectory(directory) else { return RecoveredLog(exists: false) }
+        names.sort()
+        var closed: [ClosedSegment] = []
+        var hasActive = false
+        var removed = false
+        for name in names {
+            switch SegmentName(name) {
+            case .active:
+                hasActive = true
+            case .closed(let segment):
+                closed.append(segment)
+            case .temporary:
+                // A temporary whose writer is gone (its lock is free) is an interrupted archive.
+                let path = directory + "/" + name
+                let file = try PosixFile(path: path, flags: O_RDONLY)
+                if try file.tryLockExclusively() {
+                    try FileSystem.removeFile(path)
+                    removed = true
+                    logger.notice("removed an interrupted archive file", metadata: ["path": "\(path)"])
+                }
+            case .unknown:
+                logger.warning("ignoring an unexpected file in a log directory", metadata: ["path": "\(directory)/\(name)"])
+            }
+        }
+        // A segment present both plain and gzipped: the gzip was renamed into place only after it
+        // was complete and synced, so the plain copy is the leftover.
+        var segments: [ClosedSegment] = []
+        for segment in closed.sorted() {
+            if let previous = segments.last, previous.firstSequence == segment.firstSequence, previous.lastSequence == segment.lastSequence {
+                let plain = ClosedSegment(firstSequence: segment.firstSequence, lastSequence: segment.lastSequence, isCompressed: false)
+                try FileSystem.removeFile(directory + "/" + plain.plainFileName)
+                removed = true
+                logger.notice("removed a segment already archived", metadata: ["path": "\(directory)/\(plain.plainFileName)"])
+                segments[segments.count - 1].isCompressed = true
+                continue
+            }
+            if let previous = segments.last, segment.firstSequence != previous.lastSequence + 1 {
+                logger.error(
+                    "closed segments are not contiguous",
+                    metadata: ["directory": "\(directory)", "previous": "\(previous.fileName)", "next": "\(segment.fileName)"]
+                )
+            }
+            segments.append(segment)
+        }
+        if removed { try FileSystem.synchronizeDirectory(directory) }
+
+        var recovered = RecoveredLog(exists: true, closedSegments: segments)
+        let closedLast = segments.last?.lastSequence ?? 0
+        recovered.lastSequence = closedLast
+        if hasActive {
+            let path = directory + "/" + SegmentName.activeFileName
+            let file = try PosixFile(path: path, flags: O_RDWR)
+            let (length, lastLine) = try repairTail(of: file, logger: logger)
+            let inode = try file.status().inode
+            var first = closedLast + 1
+            if let lastLine {
+                let head = try BackwardScanner.read(file, 0..<min(length, 64))
+                first = head.withUnsafeBytes { StoredLine.sequence(of: $0) } ?? first
+                if first != closedLast + 1 {
+                    logger.error(
+                        "the active segment does not continue the closed segments",
+                        metadata: ["path": "\(path)", "first_sequence": "\(first)", "expected": "\(closedLast + 1)"]
+                    )
+                }
+                lastLine.withUnsafeBytes { line in
+                    recovered.lastSequence = StoredLine.sequence(of: line) ?? closedLast
+                    recovered.lastEventType = StoredLine.type(of: line).map { String(decoding: line[$0], as: UTF8.self) }
+                }
+            }
+            recovered.active = .init(firstSequence: first, readableLength: length, inode: inode)
+        }
+        if recovered.lastEventType == nil, let last = segments.last {
+            recovered.lastEventType = try lastEventType(of: last, in: directory)
+        }
+        return recovered
+    }
+
+    /// Truncates whatever follows the last valid line (a torn write, or garbage left by a crash)
+    /// and returns the file's new length and that last line.
+    static func repairTail(of file: PosixFile, logger: Logger) throws -> (length: Int64, lastLine: [UInt8]?) {
+        let size = try file.status().size
+        var cut = size
+        var lastLine: [UInt8]?
+        var droppedLines = 0
+        if size > 0, try BackwardScanner.read(file, (size - 1)..<size) != [UInt8(ascii: "\n")] {
+            cut = (try BackwardScanner.previousNewline(in: file, before: size)).map { $0 + 1 } ?? 0
+        }
+        while cut > 0 {
+            let start = (try BackwardScanner.previousNewline(in: file, before: cut - 1)).map { $0 + 1 } ?? 0
+            if cut - 1 - start <= maximumLineLength {
+                let line = try BackwardScanner.read(file, start..<(cut - 1))
+                if line.withUnsafeBytes({ StoredLine.isValid($0) }) {
+                    lastLine = line
+                    break
+                }
+            }
+            droppedLines += 1
+            cut = start
+        }
+        if cut < size {
+            try file.truncate(to: cut)
+            try file.synchronize()
+            logger.warning(
+                "truncated a damaged tail of an event log",
+                metadata: [
+                    "path": "\(file.path)", "bytes_removed": "\(size - cut)", "length": "\(cut)",
+                    "whole_lines_removed": "\(droppedLines)",
+                ]
+            )
+        }
+        return (cut, lastLine)
+    }
+
+    /// The type of the last event of a closed segment (read from the end, or streamed when gzipped).
+    static func lastEventType(of segment: ClosedSegment, in directory: String) throws -> String? {
+        let snapshot = LogSnapshot(directory: directory, closedSegments: [segment], active: nil, lastSequence: segment.lastSequence)
+        let cursor = LogCursor(snapshot: snapshot, after: segment.lastSequence - 1)
+        while case .chunk(let chunk) = try cursor.next() {
+            var type: String?
+            chunk.forEachLine { _, line in
+                type = line.withUnsafeReadableBytes { bytes in
+                    StoredLine.type(of: bytes).map { String(decoding: bytes[$0], as: UTF8.self) }
+                }
+            }
+            return type
+        }
+        return nil
+    }
+}

@@ -1,0 +1,224 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// The storage engine: every run's append-only NDJSON log under one storage root.
+///
+/// Appends are validated, sequenced and buffered per run, flushed by count, bytes and time,
+/// and acknowledged once as durable as ``Durability`` says. Readers stream from the files.
+/// Blocking work runs on the store's own I/O thread pool, never on the caller's executor.
+///
+/// Run it as a `Service` to release idle runs' files in the background and to flush
+/// everything on graceful shutdown; or call ``releaseIdleResources(now:)`` and
+/// ``shutdown()`` yourself.
+public final class EventStore: Service, Sendable {
+    public let configuration: EventStoreConfiguration
+    private let environment: RunLogEnvironment
+    private let logs = Mutex<[RunKey: RunLog]>([:])
+    private let isShutDown = Atomic<Bool>(false)
+
+    public init(
+        configuration: EventStoreConfiguration,
+        logger: Logger = Logger(label: "runlog.storage"),
+        wallClock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
+    ) {
+        self.configuration = configuration
+        let threadPool = NIOThreadPool(numberOfThreads: max(1, configuration.ioThreads))
+        threadPool.start()
+        self.environment = RunLogEnvironment(
+            configuration: configuration, threadPool: threadPool, logger: logger, wallClock: wallClock, openFiles: OpenFileCounter()
+        )
+    }
+
+    // MARK: Writing
+
+    /// Appends a batch to a run's log (creating the log on first use): all of it or, on any
+    /// error, none of it. Returns once the batch is as durable as the configuration says.
+    ///
+    /// - Parameter expectedLastSequence: when given, the append is refused with
+    ///   ``StorageError/sequenceMismatch(expected:actual:)`` unless the log ends there.
+    public func append(_ batch: EventBatch, to key: RunKey, expectedLastSequence: Int64? = nil) async throws(StorageError) -> AppendReceipt {
+        defer { trimOpenFilesIfNeeded() }
+        return try await withLog(key) { log in
+            try await log.append(batch, expectedLastSequence: expectedLastSequence)
+        }
+    }
+
+    /// Creates a run's log directory and empty active segment, so it can be read before its
+    /// first event. Returns false when the log already existed.
+    @discardableResult
+    public func createLog(for key: RunKey) async throws(StorageError) -> Bool {
+        try await withLog(key) { log in try await log.create() }
+    }
+
+    /// Writes every run's buffered lines now and waits for them.
+    public func flush() async throws(StorageError) {
+        for log in logs.withLock({ Array($0.values) }) {
+            do {
+                try await log.flushBuffered()
+            } catch is RunLogRetired {
+                continue  // retired logs have nothing buffered
+            } catch {
+                throw StorageError(error)
+            }
+        }
+    }
+
+    // MARK: Reading
+
+    /// What may be read of a run's log now.
+    public func snapshot(of key: RunKey) async throws(StorageError) -> LogSnapshot {
+        try await withLog(key) { log in try await log.snapshot() }
+    }
+
+    /// The last sequence readers can see (0 for an empty log).
+    public func lastSequence(of key: RunKey) async throws(StorageError) -> Int64 {
+        try await snapshot(of: key).lastSequence
+    }
+
+    /// The lines after `sequence` (through `upperBound`, if given) as they are now, in chunks of
+    /// whole lines, across plain and gzipped segments.
+    public func events(of key: RunKey, after sequence: Int64 = 0, through upperBound: Int64? = nil) -> EventLogReader {
+        EventLogReader(store: self, key: key, after: sequence, upperBound: upperBound)
+    }
+
+    /// Waits until a run's log has readable lines after `sequence`, and returns its new last
+    /// sequence. Returns at once when it already has. Cancel the task to stop waiting.
+    public func waitForEvents(of key: RunKey, after sequence: Int64) async throws(StorageError) -> Int64 {
+        try await withLog(key) { log in try await log.waitForEvents(after: sequence) }
+    }
+
+    /// The last `count` lines of a run's log (each with its newline), oldest first, reading
+    /// only the end of the log.
+    public func lastEvents(of key: RunKey, count: Int) async throws(StorageError) -> [ByteBuffer] {
+        let snapshot = try await snapshot(of: key)
+        return try await runBlocking { try TailReader.lastLines(of: snapshot, count: count) }
+    }
+
+    // MARK: Archiving
+
+    /// Gzips every closed, still plain segment of a run's log. Readers see the same events
+    /// before, during and after.
+    public func archiveClosedSegments(of key: RunKey) async throws(StorageError) -> [SegmentArchiver.Result] {
+        try await withLog(key) { log in
+            let snapshot = try await log.snapshot()
+            var results: [SegmentArchiver.Result] = []
+            let level = configuration.compressionLevel
+            for segment in snapshot.closedSegments where !segment.isCompressed {
+                let result = try await environment.threadPool.runIfActive {
+                    try SegmentArchiver.archive(segment, in: snapshot.directory, level: level)
+                }
+                log.markArchived(segment)
+                if let result { results.append(result) }
+            }
+            return results
+        }
+    }
+
+    // MARK: Resources
+
+    /// Log files currently open for writing.
+    public var openFileCount: Int { environment.openFiles.value }
+
+    /// Runs currently held in memory.
+    public var openRunCount: Int { logs.withLock { $0.count } }
+
+    /// Retires runs idle for the configured timeout and closes least recently used writers
+    /// while over the open-file budget. Returns how many runs were retired.
+    @discardableResult
+    public func releaseIdleResources(now: ContinuousClock.Instant = .now) -> Int {
+        let candidates = logs.withLock { Array($0) }
+        var retired = 0
+        for (key, log) in candidates where log.retireIfIdle(now: now, idleTimeout: configuration.idleTimeout) {
+            logs.withLock { logs in
+                if logs[key] === log { logs[key] = nil }
+            }
+            retired += 1
+        }
+        trimOpenFilesIfNeeded()
+        return retired
+    }
+
+    /// Closes idle writers, least recently used first, until the open-file budget holds
+    /// with a margin.
+    private func trimOpenFilesIfNeeded() {
+        let budget = configuration.maxOpenFiles
+        guard environment.openFiles.value > budget else { return }
+        let target = budget - budget / 10
+        let candidates = logs.withLock { Array($0.values) }.map { ($0.lastUse, $0) }.sorted { $0.0 < $1.0 }
+        for (_, log) in candidates {
+            if environment.openFiles.value <= target { break }
+            _ = log.releaseWriterIfIdle()
+        }
+    }
+
+    /// Flushes every run's buffered lines, closes all files and stops the I/O threads.
+    public func shutdown() async {
+        guard !isShutDown.exchange(true, ordering: .relaxed) else { return }
+        for log in logs.withLock({ Array($0.values) }) {
+            do {
+                try await log.flushBuffered()
+            } catch is RunLogRetired {
+                continue
+            } catch {
+                environment.logger.error("could not flush a run's log at shutdown", metadata: ["run": "\(log.key)", "error": "\(error)"])
+            }
+        }
+        for log in logs.withLock({ Array($0.values) }) { _ = log.releaseWriterIfIdle() }
+        logs.withLock { $0.removeAll() }
+        do {
+            try await environment.threadPool.shutdownGracefully()
+        } catch {
+            environment.logger.error("could not stop the storage I/O threads", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Releases idle runs periodically until graceful shutdown, then flushes and closes.
+    public func run() async throws {
+        let period = min(configuration.idleTimeout / 2, .seconds(5))
+        do {
+            try await cancelWhenGracefulShutdown {
+                while true {
+                    try await Task.sleep(for: period)
+                    self.releaseIdleResources()
+                }
+            }
+        } catch is CancellationError {
+            // Graceful shutdown (or cancellation) ends the loop; shut down below either way.
+        }
+        await shutdown()
+    }
+
+    // MARK: Internals
+
+    private func withLog<T>(_ key: RunKey, _ body: (RunLog) async throws -> T) async throws(StorageError) -> T {
+        while true {
+            guard !isShutDown.load(ordering: .relaxed) else { throw .shutDown }
+            let log = logs.withLock { logs in
+                if let log = logs[key] { return log }
+                let log = RunLog(key: key, environment: environment)
+                logs[key] = log
+                return log
+            }
+            do {
+                return try await body(log)
+            } catch is RunLogRetired {
+                logs.withLock { logs in
+                    if logs[key] === log { logs[key] = nil }
+                }
+            } catch {
+                throw StorageError(error)
+            }
+        }
+    }
+
+    func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws(StorageError) -> T {
+        do {
+            return try await environment.threadPool.runIfActive(body)
+        } catch {
+            throw StorageError(error)
+        }
+    }
+}

@@ -1,0 +1,47 @@
+/// Settings of an ``EventStore``. Defaults suit a single server on local disk.
+public struct EventStoreConfiguration: Sendable {
+    /// The storage root: logs go under `<root>/workspaces/<ws>/runs/<run>/logs/`.
+    public var root: String
+    public var durability: Durability = .fsync
+    /// Flush when this many events are buffered.
+    public var flushEvents: Int = 1024
+    /// Flush when this many bytes are buffered.
+    public var flushBytes: Int = 1 << 20
+    /// Flush when the oldest buffered event has waited this long.
+    public var flushInterval: Duration = .milliseconds(10)
+    /// Bytes one run may hold in memory (buffered plus being written) before appenders wait.
+    public var maxBufferedBytes: Int = 16 << 20
+    /// Rotate the active segment once it reaches this size.
+    public var segmentBytes: Int64 = 64 << 20
+    /// Keep at most about this many log files open for writing; the least recently used idle
+    /// runs release theirs first.
+    public var maxOpenFiles: Int = 1024
+    /// A run untouched this long releases its file handle and memory (and reopens on next use).
+    public var idleTimeout: Duration = .seconds(60)
+    /// The event type that closes a log: nothing may be appended after it.
+    public var terminalEventType: String? = "run.completed"
+    /// Threads for blocking file and zlib work.
+    public var ioThreads: Int = 4
+    /// gzip level for archived segments.
+    public var compressionLevel: Int32 = 6
+    /// Wait this long before retrying a failed write under `none` durability.
+    public var writeRetryDelay: Duration = .seconds(1)
+
+    public init(root: String) {
+        self.root = root
+    }
+
+    /// The `logs/` directory of a run.
+    public func logDirectory(for key: RunKey) -> String {
+        "\(root)/workspaces/\(key.workspaceID)/runs/\(key.runID)/logs"
+    }
+
+    /// The path of a run's active segment relative to the storage root (the catalog's `events_path`).
+    public static func relativeEventsPath(for key: RunKey) -> String {
+        "workspaces/\(key.workspaceID)/runs/\(key.runID)/logs/\(SegmentName.activeFileName)"
+    }
+
+    var flushPolicy: FlushStateMachine.Policy {
+        .init(maxEvents: flushEvents, maxBytes: flushBytes, maxDelay: flushInterval)
+    }
+}

@@ -1,0 +1,50 @@
+import Logging
+import NIOPosix
+import Synchronization
+
+/// What every run log of a store shares.
+struct RunLogEnvironment: Sendable {
+    let configuration: EventStoreConfiguration
+    let threadPool: NIOThreadPool
+    let logger: Logger
+    let wallClock: @Sendable () -> Timestamp
+    let openFiles: OpenFileCounter
+}
+
+/// Counts log files open for writing across a store, to keep them under the budget.
+final class OpenFileCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    var value: Int { count.load(ordering: .relaxed) }
+
+    func opened() { count.add(1, ordering: .relaxed) }
+
+    func closed() { count.subtract(1, ordering: .relaxed) }
+}
+
+/// Thrown inside the store when a run log retired between lookup and use; the store retries
+/// with a fresh one.
+struct RunLogRetired: Error {}
+
+/// The open writer of a run's active segment. Only the one flush in flight uses it.
+final class SegmentWriter: @unchecked Sendable {
+    let file: PosixFile
+    let inode: UInt64
+    let firstSequence: Int64
+    /// Bytes of whole lines written successfully.
+    var committedLength: Int64
+    private let counter: OpenFileCounter
+
+    init(file: PosixFile, inode: UInt64, firstSequence: Int64, committedLength: Int64, counter: OpenFileCounter) {
+        self.file = file
+        self.inode = inode
+        self.firstSequence = firstSequence
+        self.committedLength = committedLength
+        self.counter = counter
+        counter.opened()
+    }
+
+    deinit {
+        counter.closed()
+    }
+}

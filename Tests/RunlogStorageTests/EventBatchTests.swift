@@ -1,0 +1,171 @@
+import Testing
+
+@testable import RunlogStorage
+
+@Suite struct EventBatchTests {
+    func rejection(_ body: String, json: Bool = false) -> EventRejection? {
+        do {
+            _ = json ? try EventBatch(json: Array(body.utf8)) : try EventBatch(ndjson: Array(body.utf8))
+            return nil
+        } catch {
+            if case .invalidEvent(let rejection) = error { return rejection }
+            return EventRejection(line: 0, reason: "\(error)")
+        }
+    }
+
+    func rejection(bytes: [UInt8]) -> EventRejection? {
+        do {
+            _ = try EventBatch(ndjson: bytes)
+            return nil
+        } catch {
+            if case .invalidEvent(let rejection) = error { return rejection }
+            return EventRejection(line: 0, reason: "\(error)")
+        }
+    }
+
+    @Test func parsesNDJSONSkippingBlankLines() throws {
+        let body = "{\"type\":\"run.started\"}\n\n  \r\n{\"type\":\"console.line\",\"payload\":{\"line\":\"hi\"},\"source\":\"engine\"}\r\n"
+        let batch = try EventBatch(ndjson: Array(body.utf8))
+        #expect(batch.count == 2)
+        #expect(batch.type(at: 0) == "run.started")
+        #expect(batch.type(at: 1) == "console.line")
+        #expect(batch.payload(at: 1).map { String(decoding: $0, as: UTF8.self) } == #"{"line":"hi"}"#)
+        #expect(batch.payload(at: 0) == nil)
+    }
+
+    @Test func parsesJSONObjectAndArray() throws {
+        #expect(try EventBatch(json: Array(#"{"type":"a.b"}"#.utf8)).count == 1)
+        #expect(try EventBatch(json: Array(#" [ {"type":"a.b"} , {"type":"c.d","event_id":"x1"} ] "#.utf8)).count == 2)
+        #expect(try EventBatch(json: Array("[]".utf8)).isEmpty)
+    }
+
+    @Test func namesTheBadLine() {
+        let body = "{\"type\":\"a.b\"}\n{\"type\":\"a.b\"}\n\n{\"type\":\"a.b\",}\n"
+        #expect(rejection(body)?.line == 4)
+        #expect(rejection(#"[{"type":"a.b"},{"type":"a.b"},{"nope":1}]"#, json: true)?.line == 3)
+    }
+
+    @Test(arguments: [
+        ("{\"type\":\"a.b\"", "end of the event"),
+        ("[1,2]", "expected an event object"),
+        ("\"text\"", "expected an event object"),
+        ("{\"payload\":{}}", "missing field 'type'"),
+        ("{\"type\":\"Run.Started\"}", "dot-namespaced"),
+        ("{\"type\":\"started\"}", "dot-namespaced"),
+        ("{\"type\":\"run.\"}", "dot-namespaced"),
+        ("{\"type\":\"run..x\"}", "dot-namespaced"),
+        ("{\"type\":5}", "'type' must be a string"),
+        ("{\"type\":\"a.b\",\"type\":\"a.b\"}", "duplicate field 'type'"),
+        ("{\"type\":\"a.b\",\"sequence\":3}", "'sequence' is set by the server"),
+        ("{\"type\":\"a.b\",\"created_at\":\"x\"}", "'created_at' is set by the server"),
+        ("{\"type\":\"a.b\",\"extra\":1}", "unknown field 'extra'"),
+        ("{\"type\":\"a.b\",\"event_id\":\"evt_123\"}", "reserved"),
+        ("{\"type\":\"a.b\",\"event_id\":\"has space\"}", "may only contain"),
+        ("{\"type\":\"a.b\",\"event_id\":\"\"}", "1-128"),
+        ("{\"type\":\"a.b\",\"source\":3}", "'source' must be a string"),
+        ("{\"type\":\"a.b\",\"payload\":tru}", "expected 'true'"),
+        ("{\"type\":\"a.b\",\"payload\":01}", "expected ',' or '}'"),
+        ("{\"type\":\"a.b\",\"payload\":\"\\x\"}", "valid escape"),
+        ("{\"type\":\"a.b\",\"payload\":\"tab\there\"}", "control character"),
+        ("{\"type\":\"a.b\"} {\"type\":\"a.b\"}", "unexpected data"),
+    ])
+    func refusesMalformedEvents(body: String, reason: String) {
+        let result = rejection(body)
+        #expect(result?.line == 1)
+        #expect(result?.reason.contains(reason) == true, "reason was: \(result?.reason ?? "accepted")")
+    }
+
+    @Test func refusesInvalidUTF8() {
+        let valid = Array(#"{"type":"a.b","payload":"x"}"#.utf8)
+        let quote = valid.lastIndex(of: UInt8(ascii: "x"))!
+        for bad: [UInt8] in [[0xC3, 0x28], [0xC0, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xFF], [0xE2, 0x82]] {
+            var body = valid
+            body.replaceSubrange(quote...quote, with: bad)
+            let result = rejection(bytes: body)
+            #expect(result?.reason.contains("UTF-8") == true, "\(bad) gave \(String(describing: result))")
+        }
+    }
+
+    @Test func acceptsMultiByteUTF8() throws {
+        let text = "é ✓ 😀 中文"
+        let batch = try EventBatch(ndjson: Array(#"{"type":"a.b","payload":"\#(text)","source":"naïve"}"#.utf8))
+        #expect(batch.payload(at: 0).map { String(decoding: $0, as: UTF8.self) } == "\"\(text)\"")
+    }
+
+    @Test func refusesOversizedEvents() {
+        var limits = EventBatch.Limits()
+        limits.maxEventBytes = 100
+        let big = #"{"type":"a.b","payload":"\#(String(repeating: "y", count: 200))"}"#
+        do {
+            _ = try EventBatch(ndjson: Array(("{\"type\":\"a.b\"}\n" + big).utf8), limits: limits)
+            Issue.record("accepted an oversized event")
+        } catch {
+            guard case .invalidEvent(let rejection) = error else { Issue.record("\(error)"); return }
+            #expect(rejection.line == 2)
+            #expect(rejection.reason.contains("limit of 100"))
+        }
+    }
+
+    @Test func refusesDeepNesting() {
+        let deep = String(repeating: "[", count: 200) + String(repeating: "]", count: 200)
+        #expect(rejection(#"{"type":"a.b","payload":\#(deep)}"#)?.reason.contains("nested deeper") == true)
+    }
+
+    @Test func refusesBodiesThatAreNotEvents() {
+        for body in ["", "   ", "42", "nul"] {
+            do {
+                _ = try EventBatch(json: Array(body.utf8))
+                Issue.record("accepted \(body)")
+            } catch {
+                guard case .invalidBody = error else { Issue.record("\(error)"); return }
+            }
+        }
+    }
+
+    @Test func eventTypeRule() {
+        #expect(EventType.isValid("run.started"))
+        #expect(EventType.isValid("token.created"))
+        #expect(EventType.isValid("a1.b_c-d.e2"))
+        #expect(!EventType.isValid("run"))
+        #expect(!EventType.isValid("1run.started"))
+        #expect(!EventType.isValid(".run"))
+        #expect(!EventType.isValid(String(repeating: "a.", count: 70) + "b"))
+    }
+}
+
+@Suite struct EncodingTests {
+    @Test func timestampsAreRFC3339Milliseconds() {
+        #expect(Timestamp(millisecondsSinceEpoch: 0).rfc3339 == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp(millisecondsSinceEpoch: 1_795_341_600_123).rfc3339 == "2026-11-22T10:00:00.123Z")
+        #expect(Timestamp(millisecondsSinceEpoch: 951_782_400_000).rfc3339 == "2000-02-29T00:00:00.000Z")
+        #expect(Timestamp(millisecondsSinceEpoch: -1).rfc3339 == "1969-12-31T23:59:59.999Z")
+    }
+
+    @Test func generatedIDsAreULIDsInOrder() {
+        var generator = EventIdentifier.Generator()
+        var ids: [String] = []
+        for millisecond: UInt64 in [1_795_341_600_123, 1_795_341_600_123, 1_795_341_600_123, 1_795_341_600_124] {
+            var bytes = [UInt8](repeating: 0, count: EventIdentifier.generatedLength)
+            bytes.withUnsafeMutableBytes { generator.write(millisecond: millisecond, to: $0.baseAddress!) }
+            ids.append(String(decoding: bytes, as: UTF8.self))
+        }
+        #expect(ids == ids.sorted())
+        #expect(Set(ids).count == ids.count)
+        let alphabet = Set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+        for id in ids {
+            #expect(id.hasPrefix("evt_"))
+            #expect(id.dropFirst(4).allSatisfy { alphabet.contains($0) })
+            #expect(EventIdentifier.isGenerated(Array(id.utf8)))
+        }
+        #expect(ids[0].dropFirst(4).prefix(10) == "01M81B5HBV")  // 48-bit time of 2026-11-22T10:00:00.123Z, computed independently
+    }
+
+    @Test func compactsPrettyPrintedPayloads() {
+        let pretty = "{\n  \"a\" : [ 1,\n 2 ],\n \"s\": \"keep  these \\\" spaces\"\n}"
+        var output = [UInt8](repeating: 0, count: pretty.utf8.count)
+        let length = Array(pretty.utf8).withUnsafeBytes { input in
+            output.withUnsafeMutableBytes { EventLineEncoder.compact(input, to: $0.baseAddress!) }
+        }
+        #expect(String(decoding: output[0..<length], as: UTF8.self) == #"{"a":[1,2],"s":"keep  these \" spaces"}"#)
+    }
+}

@@ -61,7 +61,7 @@ import Testing
         var machine = FlushStateMachine(policy: policy)
         _ = machine.appended(events: 10, bytes: 100, awaitingAcknowledgement: false, now: start)
         let retry = start + .seconds(1)
-        #expect(machine.flushFailedKeepingLines(events: 10, now: start, retryAt: retry) == .armTimer(retry))
+        #expect(machine.flushFailedKeepingLines(events: 10, bytes: 100, now: start, retryAt: retry) == .armTimer(retry))
         #expect(machine.bufferedEvents == 10)
         #expect(machine.bufferedBytes == 100)
         // Even a full buffer waits for the retry time.

@@ -69,13 +69,13 @@ struct FlushStateMachine: Sendable {
         return decide(now: now)
     }
 
-    /// The in-flight flush failed and its lines go back to the front of the buffer,
-    /// to be retried no earlier than `retryAt`.
-    mutating func flushFailedKeepingLines(events: Int, now: ContinuousClock.Instant, retryAt: ContinuousClock.Instant) -> Action {
+    /// The in-flight flush failed and the lines it could not write go back to the front of
+    /// the buffer, to be retried no earlier than `retryAt`.
+    mutating func flushFailedKeepingLines(events: Int, bytes: Int, now: ContinuousClock.Instant, retryAt: ContinuousClock.Instant) -> Action {
         precondition(isFlushing, "no flush in flight")
         isFlushing = false
         bufferedEvents += events
-        bufferedBytes += flushingBytes
+        bufferedBytes += bytes
         flushingBytes = 0
         oldestBuffered = oldestBuffered.map { min($0, now) } ?? now
         retryNotBefore = retryAt

@@ -82,10 +82,15 @@ final class RunLog: Sendable {
         var activeLength: Int64
     }
 
+    /// What a flush did: possibly only part of its job (when a write failed midway).
     private struct FlushOutcome: Sendable {
         var writer: SegmentWriter?
         var active: LogSnapshot.ActiveSegment?
-        var rotated: ClosedSegment?
+        var rotated: [ClosedSegment] = []
+        /// The last sequence now in the files.
+        var writtenThrough: Int64
+        /// Set when the flush stopped early: the error and the lines not written.
+        var failure: (error: StorageError, unwritten: ByteBuffer)?
     }
 
     private enum Effect {
@@ -450,8 +455,8 @@ final class RunLog: Sendable {
     private func runFlushes(startingWith first: FlushJob) {
         var job = first
         while true {
-            let result = Result<FlushOutcome, any Error> { try write(job) }
-            let effect = state.withLock { state in complete(job, with: result, state: &state) }
+            let outcome = write(job)
+            let effect = state.withLock { state in complete(job, with: outcome, state: &state) }
             switch effect {
             case .flush(let next):
                 job = next
@@ -462,21 +467,64 @@ final class RunLog: Sendable {
         }
     }
 
-    private func completeFlushes(_ job: FlushJob, failingWith error: any Error) {
-        let effect = state.withLock { state in complete(job, with: .failure(error), state: &state) }
+    private func completeFlushes(_ job: FlushJob, failingWith error: StorageError) {
+        let outcome = FlushOutcome(
+            writer: job.writer, active: nil, writtenThrough: job.lastSequence - Int64(job.events), failure: (error, job.bytes)
+        )
+        let effect = state.withLock { state in complete(job, with: outcome, state: &state) }
         perform(effect)
     }
 
-    /// Blocking: writes the job's lines to the active segment, syncs under `fsync`, and rotates
-    /// once the segment is full.
-    private func write(_ job: FlushJob) throws -> FlushOutcome {
+    /// Blocking: writes the job's lines to the active segment, syncing under `fsync`. A segment
+    /// that reaches the size limit is closed after the line that reached it, and a new active
+    /// segment continues the write.
+    private func write(_ job: FlushJob) -> FlushOutcome {
         let synchronously = configuration.durability == .fsync
-        let writer = try job.writer ?? openWriter(firstSequence: job.activeFirstSequence, expectedLength: job.activeLength)
+        var outcome = FlushOutcome(writer: job.writer, active: nil, writtenThrough: job.lastSequence - Int64(job.events))
+        var remaining = job.bytes
         do {
-            try job.bytes.withUnsafeReadableBytes { bytes in try writer.file.writeAll(bytes) }
+            var writer = try job.writer ?? openWriter(firstSequence: job.activeFirstSequence, expectedLength: job.activeLength)
+            outcome.writer = writer
+            while remaining.readableBytes > 0 {
+                // Take everything, or up to the end of the line that fills the segment.
+                let room = max(1, configuration.segmentBytes - writer.committedLength)
+                var part = remaining
+                var fillsSegment = false
+                if Int64(remaining.readableBytes) >= room {
+                    let view = remaining.readableBytesView
+                    let from = view.startIndex + Int(room) - 1
+                    if let newline = view[from...].firstIndex(of: UInt8(ascii: "\n")) {
+                        part = remaining.readSlice(length: newline - remaining.readerIndex + 1)!
+                        fillsSegment = true
+                    }
+                }
+                if !fillsSegment { remaining.moveReaderIndex(forwardBy: remaining.readableBytes) }
+                try writeAll(part, to: writer, synchronously: synchronously)
+                let lastInPart = lastSequence(in: part)
+                outcome.writtenThrough = lastInPart
+                outcome.active = .init(firstSequence: writer.firstSequence, readableLength: writer.committedLength, inode: writer.inode)
+                if fillsSegment, let closed = rotate(writer, lastSequence: lastInPart) {
+                    outcome.rotated.append(closed)
+                    outcome.writer = nil
+                    outcome.active = nil
+                    writer = try openWriter(firstSequence: lastInPart + 1, expectedLength: 0)
+                    outcome.writer = writer
+                    outcome.active = .init(firstSequence: writer.firstSequence, readableLength: 0, inode: writer.inode)
+                }
+            }
+        } catch {
+            outcome.failure = (StorageError(error), remaining)
+        }
+        return outcome
+    }
+
+    /// Writes one part completely (and syncs it), or leaves the file as it was.
+    private func writeAll(_ part: ByteBuffer, to writer: SegmentWriter, synchronously: Bool) throws {
+        do {
+            try part.withUnsafeReadableBytes { bytes in try writer.file.writeAll(bytes) }
             if synchronously { try writer.file.synchronizeData() }
         } catch {
-            // Leave the file as it was; if even that fails, reopening truncates it (openWriter).
+            // Undo the partial write; if even that fails, reopening truncates it (openWriter).
             do {
                 try writer.file.truncate(to: writer.committedLength)
             } catch let truncation {
@@ -484,30 +532,30 @@ final class RunLog: Sendable {
             }
             throw error
         }
-        writer.committedLength += Int64(job.bytes.readableBytes)
-        let active = LogSnapshot.ActiveSegment(
-            firstSequence: writer.firstSequence, readableLength: writer.committedLength, inode: writer.inode
-        )
-        guard writer.committedLength >= configuration.segmentBytes else {
-            return FlushOutcome(writer: writer, active: active, rotated: nil)
+        writer.committedLength += Int64(part.readableBytes)
+    }
+
+    /// The sequence of the last line in `lines`.
+    private func lastSequence(in lines: ByteBuffer) -> Int64 {
+        lines.withUnsafeReadableBytes { bytes in
+            let body = UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - 1)])
+            let start = body.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+            return StoredLine.sequence(of: UnsafeRawBufferPointer(rebasing: bytes[start...])) ?? 0
         }
-        // Rotate: the full segment takes its closed name; the next flush creates a new active one.
-        let segment = ClosedSegment(firstSequence: writer.firstSequence, lastSequence: job.lastSequence, isCompressed: false)
+    }
+
+    /// Gives the full active segment its closed name; nil (and the segment keeps growing) when
+    /// the rename fails.
+    private func rotate(_ writer: SegmentWriter, lastSequence: Int64) -> ClosedSegment? {
+        let segment = ClosedSegment(firstSequence: writer.firstSequence, lastSequence: lastSequence, isCompressed: false)
         do {
             try FileSystem.rename(activePath, to: directory + "/" + segment.plainFileName)
         } catch {
             logger.error("could not rotate a segment; writing on", metadata: ["path": "\(activePath)", "error": "\(error)"])
-            return FlushOutcome(writer: writer, active: active, rotated: nil)
-        }
-        if synchronously {
-            do {
-                try FileSystem.synchronizeDirectory(directory)
-            } catch {
-                logger.error("could not sync a log directory after rotation", metadata: ["path": "\(directory)", "error": "\(error)"])
-            }
+            return nil
         }
         logger.debug("rotated a segment", metadata: ["run": "\(key)", "segment": "\(segment.plainFileName)"])
-        return FlushOutcome(writer: nil, active: nil, rotated: segment)
+        return segment
     }
 
     /// Opens (creating if needed) the active segment for appending, and makes sure it holds
@@ -537,60 +585,66 @@ final class RunLog: Sendable {
         )
     }
 
-    private func complete(_ job: FlushJob, with result: Result<FlushOutcome, any Error>, state: inout State) -> Effect {
+    private func complete(_ job: FlushJob, with outcome: FlushOutcome, state: inout State) -> Effect {
         let now = ContinuousClock.now
-        switch result {
-        case .success(let outcome):
-            state.writtenSequence = job.lastSequence
-            state.writer = outcome.writer
-            state.active = outcome.active
+        // Whatever reached the files counts, even when the flush then failed.
+        state.writer = outcome.writer
+        state.closedSegments.append(contentsOf: outcome.rotated)
+        if let active = outcome.active {
+            state.active = active
+        } else if !outcome.rotated.isEmpty {
+            state.active = nil
+        }
+        if outcome.writtenThrough > state.writtenSequence {
+            state.writtenSequence = outcome.writtenThrough
             state.exists = true
-            state.writeFailure = nil
-            if let rotated = outcome.rotated { state.closedSegments.append(rotated) }
-            state.unwritten.removeAll { $0.lastSequence <= job.lastSequence }
-            resumeWaiters(upTo: job.lastSequence, state: &state)
+            state.unwritten.removeAll { $0.lastSequence <= outcome.writtenThrough }
+            resumeWaiters(upTo: outcome.writtenThrough, state: &state)
             resumeWatchers(&state)
+        }
+        guard let (failure, unwritten) = outcome.failure else {
+            state.writeFailure = nil
             resumeSpaceWaiters(&state)
             return makeEffect(for: state.flush.flushSucceeded(now: now), state: &state)
-
-        case .failure(let error):
-            let failure = StorageError(error)
-            state.writer = nil  // reopened (and checked) by the next flush
-            if configuration.durability.acknowledgesAfterWrite {
-                // Nothing unwritten was acknowledged: undo it all, so the sequences stay gapless.
-                logger.error(
-                    "a write failed; unacknowledged appends were refused",
-                    metadata: ["run": "\(key)", "error": "\(failure)", "events": "\(state.lastSequence - state.writtenSequence)"]
-                )
-                for record in state.unwritten {
-                    for id in record.producerIDs { state.producerIDs?[id] = nil }
-                }
-                state.unwritten.removeAll()
-                state.lastSequence = state.writtenSequence
-                if let sealed = state.sealedAt, sealed > state.writtenSequence { state.sealedAt = nil }
-                state.buffer.clear()
-                state.flush.flushFailedDiscardingLines()
-                let waiters = state.waiters
-                state.waiters.removeAll()
-                for waiter in waiters {
-                    waiter.continuation.resume(returning: .finished(.failure(failure)))
-                }
-                resumeSpaceWaiters(&state)
-                return .none
-            }
-            // Under `none` the lines were acknowledged: keep them and retry.
-            logger.error(
-                "a write failed; retrying",
-                metadata: ["run": "\(key)", "error": "\(failure)", "retry_in": "\(configuration.writeRetryDelay)"]
-            )
-            state.writeFailure = failure
-            var retained = job.bytes
-            retained.writeBuffer(&state.buffer)
-            state.buffer = retained
-            resumeSpaceWaiters(&state)
-            let action = state.flush.flushFailedKeepingLines(events: job.events, now: now, retryAt: now + configuration.writeRetryDelay)
-            return makeEffect(for: action, state: &state)
         }
+        state.writer = nil  // reopened (and checked) by the next flush
+        if configuration.durability.acknowledgesAfterWrite {
+            // Nothing unwritten was acknowledged: undo it all, so the sequences stay gapless.
+            logger.error(
+                "a write failed; unacknowledged appends were refused",
+                metadata: ["run": "\(key)", "error": "\(failure)", "events": "\(state.lastSequence - state.writtenSequence)"]
+            )
+            for record in state.unwritten {
+                for id in record.producerIDs { state.producerIDs?[id] = nil }
+            }
+            state.unwritten.removeAll()
+            state.lastSequence = state.writtenSequence
+            if let sealed = state.sealedAt, sealed > state.writtenSequence { state.sealedAt = nil }
+            state.buffer.clear()
+            state.flush.flushFailedDiscardingLines()
+            let waiters = state.waiters
+            state.waiters.removeAll()
+            for waiter in waiters {
+                waiter.continuation.resume(returning: .finished(.failure(failure)))
+            }
+            resumeSpaceWaiters(&state)
+            return .none
+        }
+        // Under `none` the lines were acknowledged: keep them and retry.
+        logger.error(
+            "a write failed; retrying",
+            metadata: ["run": "\(key)", "error": "\(failure)", "retry_in": "\(configuration.writeRetryDelay)"]
+        )
+        state.writeFailure = failure
+        var retained = unwritten
+        retained.writeBuffer(&state.buffer)
+        state.buffer = retained
+        resumeSpaceWaiters(&state)
+        let action = state.flush.flushFailedKeepingLines(
+            events: Int(job.lastSequence - state.writtenSequence), bytes: unwritten.readableBytes,
+            now: now, retryAt: now + configuration.writeRetryDelay
+        )
+        return makeEffect(for: action, state: &state)
     }
 
     private func resumeWaiters(upTo sequence: Int64, state: inout State) {

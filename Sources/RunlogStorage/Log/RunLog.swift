@@ -125,6 +125,9 @@ final class RunLog: Sendable {
 
     var lastUse: ContinuousClock.Instant { state.withLock { $0.lastUse } }
 
+    /// Readers currently waiting for new lines.
+    var watcherCount: Int { state.withLock { $0.watchers.count } }
+
     // MARK: Opening
 
     /// Recovers the log from disk on first use; later calls return at once.

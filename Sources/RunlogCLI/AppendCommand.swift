@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import RunlogStorage
+
+struct AppendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "append",
+        abstract: "Append events (NDJSON, or JSON with --json) from a file or stdin to a run's log."
+    )
+
+    @OptionGroup var run: RunArguments
+    @OptionGroup var options: StorageOptions
+
+    @Option(help: "Read the events from this file instead of stdin.")
+    var file: String?
+
+    @Flag(help: "The input is one JSON object or an array of them, not NDJSON.")
+    var json = false
+
+    @Option(help: "Refuse the append unless the log ends at this sequence.")
+    var expectedLastSequence: Int64?
+
+    func run() async throws {
+        try await runCommand {
+            let key = try run.key()
+            let body: [UInt8]
+            if let file {
+                guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure(description: "cannot read \(file)") }
+                body = Array(data)
+            } else {
+                body = Array(FileHandle.standardInput.readDataToEndOfFile())
+            }
+            let batch = json ? try EventBatch(json: body, limits: options.eventLimits) : try EventBatch(ndjson: body, limits: options.eventLimits)
+            let receipt = try await options.withStore { store in
+                try await store.append(batch, to: key, expectedLastSequence: expectedLastSequence)
+            }
+            let first = receipt.firstSequence.map(String.init) ?? "null"
+            let last = receipt.lastSequence.map(String.init) ?? "null"
+            print(#"{"first_sequence":\#(first),"last_sequence":\#(last),"appended":\#(receipt.appended),"duplicates":\#(receipt.duplicates)}"#)
+        }
+    }
+}

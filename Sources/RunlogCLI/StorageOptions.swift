@@ -1,0 +1,97 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RunlogStorage
+
+/// Options shared by every command that opens the storage root. Each can also come from an
+/// environment variable `RUNLOG_<NAME>`; a flag wins over the variable.
+struct StorageOptions: ParsableArguments {
+    @Option(help: "The storage root (env RUNLOG_STORAGE).")
+    var storage: String = environment("STORAGE") ?? "./storage"
+
+    @Option(help: "none, flush or fsync: when an append is acknowledged (env RUNLOG_DURABILITY).")
+    var durability: Durability = environment("DURABILITY").flatMap(Durability.init(rawValue:)) ?? .fsync
+
+    @Option(help: "Flush after this many buffered events (env RUNLOG_FLUSH_EVENTS).")
+    var flushEvents: Int = environment("FLUSH_EVENTS").flatMap { Int($0) } ?? 1024
+
+    @Option(help: "Flush after this many buffered bytes, like 1MiB (env RUNLOG_FLUSH_BYTES).")
+    var flushBytes: ByteSize = environment("FLUSH_BYTES").flatMap(ByteSize.init(argument:)) ?? ByteSize(bytes: 1 << 20)
+
+    @Option(help: "Flush when the oldest buffered event has waited this long, like 10ms (env RUNLOG_FLUSH_INTERVAL).")
+    var flushInterval: HumanDuration = environment("FLUSH_INTERVAL").flatMap(HumanDuration.init(argument:)) ?? HumanDuration(.milliseconds(10))
+
+    @Option(help: "Rotate the active segment at this size, like 64MiB (env RUNLOG_SEGMENT_SIZE).")
+    var segmentSize: ByteSize = environment("SEGMENT_SIZE").flatMap(ByteSize.init(argument:)) ?? ByteSize(bytes: 64 << 20)
+
+    @Option(help: "Largest accepted event, like 1MiB (env RUNLOG_MAX_EVENT_SIZE).")
+    var maxEventSize: ByteSize = environment("MAX_EVENT_SIZE").flatMap(ByteSize.init(argument:)) ?? ByteSize(bytes: 1 << 20)
+
+    var storeConfiguration: EventStoreConfiguration {
+        var configuration = EventStoreConfiguration(root: storage)
+        configuration.durability = durability
+        configuration.flushEvents = flushEvents
+        configuration.flushBytes = Int(flushBytes.bytes)
+        configuration.flushInterval = flushInterval.duration
+        configuration.segmentBytes = segmentSize.bytes
+        return configuration
+    }
+
+    var eventLimits: EventBatch.Limits {
+        var limits = EventBatch.Limits()
+        limits.maxEventBytes = Int(maxEventSize.bytes)
+        return limits
+    }
+
+    /// Opens the store, runs `body`, and always shuts the store down (flushing what is buffered).
+    func withStore<T>(_ body: (EventStore) async throws -> T) async throws -> T {
+        var logger = Logger(label: "runlog")
+        logger.logLevel = .warning
+        let store = EventStore(configuration: storeConfiguration, logger: logger)
+        do {
+            let result = try await body(store)
+            await store.shutdown()
+            return result
+        } catch {
+            await store.shutdown()
+            throw error
+        }
+    }
+}
+
+func environment(_ name: String) -> String? {
+    ProcessInfo.processInfo.environment["RUNLOG_" + name]
+}
+
+extension Durability: ExpressibleByArgument {}
+
+/// A failure reported as one line (`Error: ...`) and exit status 1, without usage text.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Turns engine errors into one-line CLI failures.
+func runCommand(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let error as StorageError {
+        throw CommandFailure(description: error.description)
+    }
+}
+
+/// The run a command works on.
+struct RunArguments: ParsableArguments {
+    @Argument(help: "The workspace id.")
+    var workspace: String
+
+    @Argument(help: "The run id.")
+    var run: String
+
+    func key() throws -> RunKey {
+        do {
+            return try RunKey(workspace: workspace, run: run)
+        } catch {
+            throw CommandFailure(description: error.description)
+        }
+    }
+}

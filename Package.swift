@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "runlog", targets: ["RunlogCLI"]),
         .library(name: "RunlogStorage", targets: ["RunlogStorage"]),
+        .executable(name: "runlog-bench", targets: ["RunlogBenchmark"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.0"),
@@ -65,7 +66,9 @@ let package = Package(
             name: "RunlogStorageTests",
             dependencies: [
                 "RunlogStorage",
+                // Built for the tests that run them as child processes.
                 "RunlogCrashHelper",
+                "RunlogCLI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

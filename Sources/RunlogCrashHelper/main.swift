@@ -3,6 +3,11 @@
 // killed. Not part of the product.
 //
 // usage: RunlogCrashHelper ROOT DURABILITY SEGMENT_BYTES APPENDERS ROUND
+//        RunlogCrashHelper disk-full ROOT DURABILITY FILE_SIZE_LIMIT
+//
+// The second form simulates a full disk: it caps its own file size (RLIMIT_FSIZE, so writes
+// past it fail with EFBIG), appends until appends fail, appends a few more times, lifts the
+// cap and appends again, printing what was acknowledged and what was refused.
 
 import Logging
 import RunlogStorage
@@ -16,6 +21,11 @@ let arguments = CommandLine.arguments
 func fail(_ message: String, status: Int32) -> Never {
     emit(message, to: 2)
     exit(status)
+}
+
+if arguments.count == 5, arguments[1] == "disk-full" {
+    await diskFull(root: arguments[2], durability: Durability(rawValue: arguments[3]) ?? .fsync, limit: Int(arguments[4]) ?? 65536)
+    exit(0)
 }
 
 guard arguments.count == 6, let durability = Durability(rawValue: arguments[2]),
@@ -72,4 +82,50 @@ await withThrowingTaskGroup(of: Void.self) { group in
     } catch {
         fail("crash helper failed: \(error)", status: 1)
     }
+}
+
+func diskFull(root: String, durability: Durability, limit: Int) async {
+    var configuration = EventStoreConfiguration(root: root)
+    configuration.durability = durability
+    var logger = Logger(label: "crash-helper")
+    logger.logLevel = .critical
+    let store = EventStore(configuration: configuration, logger: logger)
+    let key = try! RunKey(workspace: "ws_full", run: "run_full")
+    signal(SIGXFSZ, SIG_IGN)
+    var original = rlimit()
+    guard getrlimit(Int32(RLIMIT_FSIZE.rawValue), &original) == 0 else { fail("getrlimit failed", status: 4) }
+    var cap = original
+    cap.rlim_cur = rlim_t(limit)
+    guard setrlimit(Int32(RLIMIT_FSIZE.rawValue), &cap) == 0 else { fail("setrlimit failed", status: 4) }
+    var counter = 0
+    var refusals = 0
+    func attempt() async -> Bool {
+        var ids: [String] = []
+        var lines: [String] = []
+        for _ in 0..<5 {
+            counter += 1
+            ids.append("e\(counter)")
+            lines.append(#"{"type":"disk.test","event_id":"e\#(counter)","payload":{"filler":"\#(String(repeating: "f", count: 200))"}}"#)
+        }
+        do {
+            let receipt = try await store.append(try EventBatch(ndjson: Array(lines.joined(separator: "\n").utf8)), to: key)
+            emit("ack " + zip(ids, receipt.sequences).map { "\($0):\($1)" }.joined(separator: ","))
+            return true
+        } catch {
+            emit("refused " + ids.joined(separator: ",") + " " + String("\(error)".map { $0 == "\n" ? " " : $0 }))
+            return false
+        }
+    }
+    // Fill the disk, then keep trying for a while.
+    while refusals < 5 {
+        if await !attempt() { refusals += 1 }
+        if counter > 100_000 { fail("the file size limit never hit", status: 5) }
+    }
+    // Space again: appends must work and continue the sequence.
+    guard setrlimit(Int32(RLIMIT_FSIZE.rawValue), &original) == 0 else { fail("setrlimit failed", status: 4) }
+    for _ in 0..<3 {
+        if await !attempt() { fail("appends still fail after space came back", status: 6) }
+    }
+    await store.shutdown()
+    emit("done")
 }

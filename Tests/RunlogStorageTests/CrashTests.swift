@@ -117,3 +117,55 @@ import Testing
         }
     }
 }
+
+/// A full disk (a file size limit the child sets on itself) must fail appends cleanly, lose
+/// nothing acknowledged, leave the log readable, and recover once there is space again.
+@Suite(.timeLimit(.minutes(2))) struct DiskFullTests {
+    @Test(arguments: [Durability.fsync, .flush])
+    func aFullDiskRefusesAppendsAndLosesNothing(durability: Durability) async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CrashTests.helper)
+        process.arguments = ["disk-full", directory.path, durability.rawValue, "20000"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let text: String = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                let data = output.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                continuation.resume(returning: String(decoding: data, as: UTF8.self))
+            }
+        }
+        #expect(process.terminationStatus == 0, "helper output:\n\(text)")
+        let lines = text.split(separator: "\n")
+        #expect(lines.last == "done")
+        var acknowledged: [String: Int64] = [:]
+        var refused: [String] = []
+        for line in lines {
+            if line.hasPrefix("ack ") {
+                for pair in line.dropFirst(4).split(separator: ",") {
+                    let parts = pair.split(separator: ":")
+                    acknowledged[String(parts[0])] = Int64(parts[1])!
+                }
+            } else if line.hasPrefix("refused ") {
+                let fields = line.split(separator: " ", maxSplits: 2)
+                refused += fields[1].split(separator: ",").map(String.init)
+                #expect(fields[2].contains("File too large"), "refused for another reason: \(fields[2])")
+            }
+        }
+        #expect(refused.count == 25)
+        let store = EventStore(configuration: configuration(directory.path))
+        let stored = try await readLines(store, try RunKey(workspace: "ws_full", run: "run_full"))
+        await store.shutdown()
+        var seen: [String: Int64] = [:]
+        for (index, line) in stored.enumerated() {
+            let event = try decode(line)
+            #expect(try #require(event["sequence"] as? NSNumber).int64Value == Int64(index + 1))
+            seen[try #require(event["event_id"] as? String)] = Int64(index + 1)
+        }
+        #expect(seen == acknowledged, "the log must hold exactly the acknowledged events")
+        for id in refused { #expect(seen[id] == nil) }
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// The `runlog` binary as a user runs it: exit codes, one-line errors, output.
+@Suite(.timeLimit(.minutes(1))) struct CommandLineTests {
+    static var runlog: String {
+        URL(fileURLWithPath: CrashTests.helper).deletingLastPathComponent().appendingPathComponent("runlog").path
+    }
+
+    struct Result {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.runlog)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let stdin = Pipe()
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        let error = stderr.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self), error: String(decoding: error, as: UTF8.self))
+    }
+
+    @Test func appendsReadsAndReportsErrorsOnOneLine() throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.runlog), "build the runlog product first")
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let storage = ["--storage", directory.path]
+
+        let appended = try run(["append", "ws_1", "run_1"] + storage, input: "{\"type\":\"run.started\"}\n{\"type\":\"console.line\",\"event_id\":\"c1\"}\n")
+        #expect(appended.status == 0)
+        #expect(appended.output == "{\"first_sequence\":1,\"last_sequence\":2,\"appended\":2,\"duplicates\":0}\n")
+
+        let again = try run(["append", "ws_1", "run_1", "--json"] + storage, input: #"[{"type":"console.line","event_id":"c1"}]"#)
+        #expect(again.output == "{\"first_sequence\":null,\"last_sequence\":null,\"appended\":0,\"duplicates\":1}\n")
+
+        let read = try run(["read", "ws_1", "run_1", "--after", "1"] + storage)
+        #expect(read.status == 0)
+        #expect(read.output.hasPrefix(#"{"sequence":2,"type":"console.line","event_id":"c1","#))
+        #expect(read.output.split(separator: "\n").count == 1)
+
+        // Settings come from RUNLOG_<NAME> too.
+        let fromEnvironment = try run(["read", "ws_1", "run_1", "--tail", "1"], environment: ["RUNLOG_STORAGE": directory.path])
+        #expect(fromEnvironment.output == read.output)
+
+        let bad = try run(["append", "ws_1", "run_1"] + storage, input: "{\"type\":\"run.started\"}\n{\"type\":\"Bad\"}\n")
+        #expect(bad.status == 1)
+        #expect(bad.error.hasPrefix("Error: line 2: 'type' must be dot-namespaced"))
+        #expect(bad.error.split(separator: "\n").count == 1)
+
+        let badID = try run(["read", "ws_1", ".."] + storage)
+        #expect(badID.status == 1)
+        #expect(badID.error == "Error: invalid run_id: must be 1-128 characters of [A-Za-z0-9_.-] and not '.' or '..'\n")
+
+        let badSize = try run(["read", "ws_1", "run_1", "--segment-size", "12XB"] + storage)
+        #expect(badSize.status != 0)
+        #expect(badSize.error.contains("--segment-size"))
+
+        // Nothing refused reached the log.
+        #expect(try run(["read", "ws_1", "run_1"] + storage).output.split(separator: "\n").count == 2)
+    }
+}

@@ -58,19 +58,26 @@ enum Workload {
         let key = try RunKey(workspace: "bench", run: "run")
         let body = Array(sampleLine.utf8)
         let perAppender = events / appenders
+        let elapsed = try await concurrently(appenders, times: perAppender) {
+            _ = try await store.append(try EventBatch(ndjson: body), to: key)
+        }
+        let bytes = try await bytesOnDisk(store, key)
+        await store.shutdown()
+        return Measurement(events: perAppender * appenders, bytes: bytes, seconds: elapsed.seconds)
+    }
+
+    /// Runs `body` `times` times in each of `tasks` concurrent tasks; returns the wall time.
+    static func concurrently(_ tasks: Int, times: Int, _ body: @escaping @Sendable () async throws -> Void) async throws -> Duration {
         let start = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<appenders {
+            for _ in 0..<tasks {
                 group.addTask {
-                    for _ in 0..<perAppender { _ = try await store.append(try EventBatch(ndjson: body), to: key) }
+                    for _ in 0..<times { try await body() }
                 }
             }
             try await group.waitForAll()
         }
-        let elapsed = ContinuousClock.now - start
-        let bytes = try await bytesOnDisk(store, key)
-        await store.shutdown()
-        return Measurement(events: perAppender * appenders, bytes: bytes, seconds: elapsed.seconds)
+        return ContinuousClock.now - start
     }
 
     static func bytesOnDisk(_ store: EventStore, _ key: RunKey) async throws -> Int {
@@ -122,19 +129,9 @@ enum Workload {
         let pool = try openSQLite(path, durability)
         let body = Array(sampleLine.utf8)
         let perAppender = events / appenders
-        let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<appenders {
-                group.addTask {
-                    for _ in 0..<perAppender {
-                        let batch = try EventBatch(ndjson: body)
-                        _ = try await insert(batch, into: pool, after: nil)
-                    }
-                }
-            }
-            try await group.waitForAll()
+        let elapsed = try await concurrently(appenders, times: perAppender) {
+            _ = try await insert(try EventBatch(ndjson: body), into: pool, after: nil)
         }
-        let elapsed = ContinuousClock.now - start
         try pool.close()
         return Measurement(events: perAppender * appenders, bytes: 0, seconds: elapsed.seconds)
     }

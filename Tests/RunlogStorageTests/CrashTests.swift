@@ -11,6 +11,18 @@ import Testing
         return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("RunlogCrashHelper").path
     }
 
+    /// The acknowledged events in the helper's output: `ack id:sequence,id:sequence`, whole lines only.
+    static func acknowledgements(in text: String) -> [String: Int64] {
+        var acknowledged: [String: Int64] = [:]
+        for line in text.split(separator: "\n") where line.hasPrefix("ack ") && text.contains(line + "\n") {
+            for pair in line.dropFirst(4).split(separator: ",") {
+                let parts = pair.split(separator: ":")
+                acknowledged[String(parts[0])] = Int64(parts[1])!
+            }
+        }
+        return acknowledged
+    }
+
     /// Runs the helper until it has printed `acknowledgements` lines, waits a random moment
     /// more, kills it, and returns everything it printed.
     func runAndKill(root: String, durability: Durability = .fsync, round: Int, acknowledgements: Int) async throws -> String {
@@ -52,13 +64,8 @@ import Testing
         var truncations = 0
         for round in 1...20 {
             let text = try await runAndKill(root: directory.path, round: round, acknowledgements: Int.random(in: 1...150))
-            // Only whole lines were acknowledged (a torn last line was cut by the kill).
-            for line in text.split(separator: "\n") where line.hasPrefix("ack ") && text.contains(line + "\n") {
-                for pair in line.dropFirst(4).split(separator: ",") {
-                    let parts = pair.split(separator: ":")
-                    acknowledged[String(parts[0])] = Int64(parts[1])!
-                }
-            }
+            // Only whole lines count (the kill can cut the last one).
+            acknowledged.merge(Self.acknowledgements(in: text)) { $1 }
 
             let logs = CapturedLogs()
             let store = EventStore(configuration: configuration(directory.path), logger: logs.logger)
@@ -89,13 +96,7 @@ import Testing
         defer { directory.remove() }
         for round in 1...10 {
             let text = try await runAndKill(root: directory.path, durability: .none, round: round, acknowledgements: Int.random(in: 1...150))
-            var acknowledged: [String: Int64] = [:]
-            for line in text.split(separator: "\n") where line.hasPrefix("ack ") && text.contains(line + "\n") {
-                for pair in line.dropFirst(4).split(separator: ",") {
-                    let parts = pair.split(separator: ":")
-                    acknowledged[String(parts[0])] = Int64(parts[1])!
-                }
-            }
+            let acknowledged = Self.acknowledgements(in: text)
             let store = EventStore(configuration: configuration(directory.path))
             let lines = try await readLines(store, try RunKey(workspace: "ws_crash", run: "run_crash"))
             await store.shutdown()
@@ -141,15 +142,10 @@ import Testing
         #expect(process.terminationStatus == 0, "helper output:\n\(text)")
         let lines = text.split(separator: "\n")
         #expect(lines.last == "done")
-        var acknowledged: [String: Int64] = [:]
+        let acknowledged = CrashTests.acknowledgements(in: text)
         var refused: [String] = []
         for line in lines {
-            if line.hasPrefix("ack ") {
-                for pair in line.dropFirst(4).split(separator: ",") {
-                    let parts = pair.split(separator: ":")
-                    acknowledged[String(parts[0])] = Int64(parts[1])!
-                }
-            } else if line.hasPrefix("refused ") {
+            if line.hasPrefix("refused ") {
                 let fields = line.split(separator: " ", maxSplits: 2)
                 refused += fields[1].split(separator: ",").map(String.init)
                 #expect(fields[2].contains("File too large"), "refused for another reason: \(fields[2])")

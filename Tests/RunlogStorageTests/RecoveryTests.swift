@@ -137,14 +137,14 @@ import Testing
             $0.maxOpenFiles = 50
             $0.idleTimeout = .seconds(30)
         }, { store, _ in
-            let runs = (0..<1000).map { key("run_\($0)") }
+            let runs = (0..<2000).map { key("run_\($0)") }
             for run in runs {
                 _ = try await store.append(try numbered(2), to: run)
                 #expect(store.openFileCount <= 51)
             }
-            #expect(store.openRunCount == 1000)
+            #expect(store.openRunCount == 2000)
             // Idle long enough: every run gives back its file and memory.
-            #expect(store.releaseIdleResources(now: .now + .seconds(31)) == 1000)
+            #expect(store.releaseIdleResources(now: .now + .seconds(31)) == 2000)
             #expect(store.openFileCount == 0)
             #expect(store.openRunCount == 0)
             // ...and picks up where it was on next use.

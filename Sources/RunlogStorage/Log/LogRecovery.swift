@@ -23,7 +23,7 @@ enum LogRecovery {
     /// A line longer than this cannot be a valid event, so it is damage.
     static let maximumLineLength: Int64 = 8 << 20
 
-    static func recover(directory: String, logger: Logger) throws -> RecoveredLog {
+    static func recover(_ key: RunKey, directory: String, logger: Logger) throws -> RecoveredLog {
         guard var names = try FileSystem.contentsOfDirectory(directory) else { return RecoveredLog(exists: false) }
         names.sort()
         var closed: [ClosedSegment] = []
@@ -96,7 +96,7 @@ enum LogRecovery {
             recovered.active = .init(firstSequence: first, readableLength: length, inode: inode)
         }
         if recovered.lastEventType == nil, let last = segments.last {
-            recovered.lastEventType = try lastEventType(of: last, in: directory)
+            recovered.lastEventType = try lastEventType(of: last, in: LogSnapshot(key: key, directory: directory, closedSegments: [last], active: nil, lastSequence: last.lastSequence))
         }
         return recovered
     }
@@ -137,9 +137,12 @@ enum LogRecovery {
         return (cut, lastLine)
     }
 
-    /// The type of the last event of a closed segment (read from the end, or streamed when gzipped).
-    static func lastEventType(of segment: ClosedSegment, in directory: String) throws -> String? {
-        let snapshot = LogSnapshot(directory: directory, closedSegments: [segment], active: nil, lastSequence: segment.lastSequence)
+    /// The type of the last event of a closed segment (streamed when gzipped); `snapshot` holds just that segment.
+    static func lastEventType(of segment: ClosedSegment, in snapshot: LogSnapshot) throws -> String? {
+        if !segment.isCompressed, let file = try PosixFile.openIfExists(path: snapshot.directory + "/" + segment.plainFileName, flags: O_RDONLY) {
+            let line = try BackwardScanner.lastLines(in: file, before: try file.status().size, count: 1).first ?? []
+            return line.withUnsafeBytes { bytes in StoredLine.type(of: bytes).map { String(decoding: bytes[$0], as: UTF8.self) } }
+        }
         let cursor = LogCursor(snapshot: snapshot, after: segment.lastSequence - 1)
         while case .chunk(let chunk) = try cursor.next() {
             var type: String?

@@ -166,7 +166,7 @@ final class RunLog: Sendable {
                 environment.threadPool.submit { work in
                     let result: Result<RecoveredLog, any Error>
                     if case .active = work {
-                        result = Result { try LogRecovery.recover(directory: self.directory, logger: self.logger) }
+                        result = Result { try LogRecovery.recover(self.key, directory: self.directory, logger: self.logger) }
                     } else {
                         result = .failure(StorageError.shutDown)
                     }
@@ -363,10 +363,10 @@ final class RunLog: Sendable {
         let encodedBytes = state.buffer.writerIndex - bytesBefore
         state.exists = true  // readable (empty) until the first flush writes the file
         state.lastSequence = next
+        receipt.createdAt = wall
         if terminalIndex != nil { state.sealedAt = next }
         for (id, sequence) in batchIDs { state.producerIDs?[id] = sequence }
         state.unwritten.append(AppendRecord(lastSequence: next, producerIDs: newIDs))
-        receipt.sequences = sequences
 
         let waiting = configuration.durability.acknowledgesAfterWrite
         if waiting {
@@ -712,7 +712,7 @@ final class RunLog: Sendable {
     // MARK: Reading and maintenance
 
     private func makeSnapshot(_ state: State) -> LogSnapshot {
-        LogSnapshot(directory: directory, closedSegments: state.closedSegments, active: state.active, lastSequence: state.writtenSequence)
+        LogSnapshot(key: key, directory: directory, closedSegments: state.closedSegments, active: state.active, lastSequence: state.writtenSequence)
     }
 
     /// What readers may read now.

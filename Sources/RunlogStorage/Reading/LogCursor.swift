@@ -191,10 +191,7 @@ final class LogCursor {
     }
 
     private func logDeleted() throws(StorageError) -> Opening {
-        let parts = snapshot.directory.split(separator: "/")
-        let key = parts.count >= 5 ? try? RunKey(workspace: String(parts[parts.count - 4]), run: String(parts[parts.count - 2])) : nil
-        if let key { throw .logDeleted(key) }
-        throw .corruptLog("\(snapshot.directory) vanished")
+        throw .logDeleted(snapshot.key)
     }
 
     private func makeGzipReader() throws(StorageError) -> GzipFileReader {

@@ -11,6 +11,8 @@ public struct LogSnapshot: Sendable, Equatable {
         public var inode: UInt64
     }
 
+    /// The run the log belongs to.
+    public var key: RunKey
     /// The run's `logs/` directory.
     public var directory: String
     public var closedSegments: [ClosedSegment]

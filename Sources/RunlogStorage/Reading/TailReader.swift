@@ -44,7 +44,7 @@ enum TailReader {
     }
 
     private static func tailOfCompressed(_ segment: ClosedSegment, in snapshot: LogSnapshot, count: Int) throws -> [[UInt8]] {
-        let single = LogSnapshot(directory: snapshot.directory, closedSegments: [segment], active: nil, lastSequence: segment.lastSequence)
+        let single = LogSnapshot(key: snapshot.key, directory: snapshot.directory, closedSegments: [segment], active: nil, lastSequence: segment.lastSequence)
         return try forwardTail(of: single, count: count, after: max(0, segment.lastSequence - Int64(count))).map { Array($0.readableBytesView) }
     }
 

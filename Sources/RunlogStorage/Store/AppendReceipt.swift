@@ -10,4 +10,15 @@ public struct AppendReceipt: Sendable, Equatable {
     /// For each event of the batch, in order, the sequence it has in the log (its own, or the
     /// original's for a duplicate).
     public var sequences: [Int64]
+    /// The `created_at` of the new events (one per batch); nil when nothing new was appended.
+    public var createdAt: Timestamp?
+
+    public init(firstSequence: Int64?, lastSequence: Int64?, appended: Int, duplicates: Int, sequences: [Int64], createdAt: Timestamp? = nil) {
+        self.firstSequence = firstSequence
+        self.lastSequence = lastSequence
+        self.appended = appended
+        self.duplicates = duplicates
+        self.sequences = sequences
+        self.createdAt = createdAt
+    }
 }

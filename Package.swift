@@ -34,6 +34,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Run metadata in SQLite (GRDB). Knows nothing of log files.
+        .target(
+            name: "RunlogCatalog",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "RunlogCLI",
             dependencies: [
@@ -61,6 +69,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "RunlogCatalogTests",
+            dependencies: ["RunlogCatalog"]
         ),
         .testTarget(
             name: "RunlogStorageTests",

@@ -1,0 +1,71 @@
+import GRDB
+
+/// One row of the `runs` table: a run's metadata, never its events.
+public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "runs"
+
+    public var workspaceID: String
+    public var id: String
+    public var configurationID: String?
+    public var status: RunStatus
+    public var exitCode: Int?
+    /// Milliseconds since the Unix epoch.
+    public var createdAt: Int64
+    public var startedAt: Int64?
+    public var completedAt: Int64?
+    /// Exact once the run is terminal; may lag by one progress interval while it is live.
+    public var lastSequence: Int64
+    public var eventCount: Int64
+    public var byteSize: Int64
+    public var errorCount: Int64
+    /// The active segment's path relative to the storage root; nil once retention deleted the logs.
+    public var eventsPath: String?
+    /// The run summary (JSON, `runlog.run_summary/v1`).
+    public var summary: String?
+    /// The producer's metadata object (JSON).
+    public var metadata: String?
+    public var logsDeletedAt: Int64?
+
+    public init(
+        workspaceID: String, id: String, configurationID: String? = nil, status: RunStatus = .queued,
+        createdAt: Int64, eventsPath: String?, metadata: String? = nil
+    ) {
+        self.workspaceID = workspaceID
+        self.id = id
+        self.configurationID = configurationID
+        self.status = status
+        self.exitCode = nil
+        self.createdAt = createdAt
+        self.startedAt = nil
+        self.completedAt = nil
+        self.lastSequence = 0
+        self.eventCount = 0
+        self.byteSize = 0
+        self.errorCount = 0
+        self.eventsPath = eventsPath
+        self.summary = nil
+        self.metadata = metadata
+        self.logsDeletedAt = nil
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case workspaceID = "workspace_id"
+        case id
+        case configurationID = "configuration_id"
+        case status
+        case exitCode = "exit_code"
+        case createdAt = "created_at"
+        case startedAt = "started_at"
+        case completedAt = "completed_at"
+        case lastSequence = "last_sequence"
+        case eventCount = "event_count"
+        case byteSize = "byte_size"
+        case errorCount = "error_count"
+        case eventsPath = "events_path"
+        case summary
+        case metadata
+        case logsDeletedAt = "logs_deleted_at"
+    }
+}
+
+extension RunStatus: DatabaseValueConvertible {}

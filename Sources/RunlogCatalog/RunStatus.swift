@@ -1,0 +1,16 @@
+/// Where a run is in its lifecycle.
+public enum RunStatus: String, Codable, Sendable, CaseIterable {
+    case queued
+    case running
+    case succeeded
+    case failed
+    case cancelled
+
+    /// Whether the run is over (no more events may be appended).
+    public var isTerminal: Bool {
+        switch self {
+        case .queued, .running: return false
+        case .succeeded, .failed, .cancelled: return true
+        }
+    }
+}

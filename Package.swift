@@ -42,6 +42,17 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Runs: the catalog and the event logs kept in step (lifecycle, summaries, reconciliation).
+        .target(
+            name: "RunlogRuns",
+            dependencies: [
+                "RunlogStorage",
+                "RunlogCatalog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "RunlogCLI",
             dependencies: [
@@ -67,6 +78,15 @@ let package = Package(
             dependencies: [
                 "RunlogStorage",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "RunlogRunsTests",
+            dependencies: [
+                "RunlogRuns",
+                "RunlogCatalog",
+                "RunlogStorage",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

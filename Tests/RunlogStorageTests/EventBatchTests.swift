@@ -169,3 +169,16 @@ import Testing
         #expect(String(decoding: output[0..<length], as: UTF8.self) == #"{"a":[1,2],"s":"keep  these \" spaces"}"#)
     }
 }
+
+@Suite struct RawJSONTests {
+    @Test func readsATopLevelStringMember() {
+        #expect(RawJSON.string(forKey: "level", in: Array(#"{"a":{"level":"no"},"level":"error","z":1}"#.utf8)) == "error")
+        #expect(RawJSON.string(forKey: "level", in: Array(#" { "level" : "warn" } "#.utf8)) == "warn")
+        // Nested members, other types, non-objects and broken JSON do not count.
+        #expect(RawJSON.string(forKey: "level", in: Array(#"{"a":{"level":"error"}}"#.utf8)) == nil)
+        #expect(RawJSON.string(forKey: "level", in: Array(#"{"level":3}"#.utf8)) == nil)
+        #expect(RawJSON.string(forKey: "level", in: Array(#"["level","error"]"#.utf8)) == nil)
+        #expect(RawJSON.string(forKey: "level", in: Array(#"{"x":tru,"level":"error"}"#.utf8)) == nil)
+        #expect(RawJSON.string(forKey: "level", in: Array(#""level""#.utf8)) == nil)
+    }
+}

@@ -47,6 +47,11 @@ public struct EventBatch: Sendable {
         String(decoding: body[events[index].type], as: UTF8.self)
     }
 
+    /// The 1-based position of the event at `index` in the body (its NDJSON line, or array element).
+    public func line(at index: Int) -> Int {
+        events[index].line
+    }
+
     /// The raw payload JSON of the event at `index`, if it has one.
     public func payload(at index: Int) -> ArraySlice<UInt8>? {
         events[index].payload.map { body[$0] }

@@ -364,6 +364,7 @@ final class RunLog: Sendable {
         state.exists = true  // readable (empty) until the first flush writes the file
         state.lastSequence = next
         receipt.createdAt = wall
+        receipt.storedBytes = encodedBytes
         if terminalIndex != nil { state.sealedAt = next }
         for (id, sequence) in batchIDs { state.producerIDs?[id] = sequence }
         state.unwritten.append(AppendRecord(lastSequence: next, producerIDs: newIDs))

@@ -12,6 +12,8 @@ public struct AppendReceipt: Sendable, Equatable {
     public var sequences: [Int64]
     /// The `created_at` of the new events (one per batch); nil when nothing new was appended.
     public var createdAt: Timestamp?
+    /// Bytes the new events take in the log.
+    public var storedBytes: Int = 0
 
     public init(firstSequence: Int64?, lastSequence: Int64?, appended: Int, duplicates: Int, sequences: [Int64], createdAt: Timestamp? = nil) {
         self.firstSequence = firstSequence

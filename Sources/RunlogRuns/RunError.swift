@@ -1,0 +1,33 @@
+import RunlogCatalog
+import RunlogStorage
+
+/// Why a run operation was refused, in terms the gateway maps to HTTP statuses.
+public enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
+    case notFound(RunKey)
+    case exists(RunKey)
+    /// The run is terminal; nothing more may be appended.
+    case closed(RunKey, lastSequence: Int64)
+    /// A lifecycle event's payload is unacceptable (its 1-based line, the reason).
+    case invalidEvent(EventRejection)
+    case storage(StorageError)
+    case catalog(String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let key): return "run \(key) does not exist"
+        case .exists(let key): return "run \(key) already exists"
+        case .closed(let key, let last): return "run \(key) is completed (last sequence \(last)); no more events may be appended"
+        case .invalidEvent(let rejection): return rejection.description
+        case .storage(let error): return error.description
+        case .catalog(let reason): return "catalog: \(reason)"
+        }
+    }
+
+    init(_ error: any Error) {
+        switch error {
+        case let error as RunError: self = error
+        case let error as StorageError: self = .storage(error)
+        default: self = .catalog("\(error)")
+        }
+    }
+}

@@ -1,0 +1,335 @@
+import Foundation
+import Logging
+import NIOCore
+import RunlogCatalog
+import RunlogStorage
+import ServiceLifecycle
+import Synchronization
+
+/// Runs: the catalog row and the event log of each, kept in step.
+///
+/// Lifecycle events change the row at once (`run.started`: running; `run.completed`: terminal,
+/// final summary, closed). Other events only update an in-memory summary; the rows of live runs
+/// get their counts and summary in one batched write every `progressInterval`, off the append path.
+public final class RunService: Service, Sendable {
+    public let store: EventStore
+    public let catalog: RunCatalog
+    private let logger: Logger
+    private let progressInterval: Duration
+    private let wallClock: @Sendable () -> Timestamp
+    private let live = Mutex<[RunKey: LiveRun]>([:])
+
+    /// The in-memory state of a live run.
+    final class LiveRun: Sendable {
+        struct State {
+            var builder: SummaryBuilder
+            var status: RunStatus
+            var dirty = false
+        }
+
+        let state: Mutex<State>
+
+        init(builder: SummaryBuilder, status: RunStatus) {
+            state = Mutex(State(builder: builder, status: status))
+        }
+    }
+
+    public init(
+        store: EventStore, catalog: RunCatalog, logger: Logger, progressInterval: Duration = .seconds(1),
+        wallClock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
+    ) {
+        self.store = store
+        self.catalog = catalog
+        self.logger = logger
+        self.progressInterval = progressInterval
+        self.wallClock = wallClock
+    }
+
+    // MARK: Runs
+
+    /// Creates a queued run with an empty log. `runID` defaults to a generated `run_<ULID>`.
+    public func createRun(workspace: String, runID: String?, configurationID: String? = nil, metadata: String? = nil) async throws(RunError) -> RunRecord {
+        let id = runID ?? "run_" + String(Self.generatedID().dropFirst(4))
+        let key: RunKey
+        do {
+            key = try RunKey(workspace: workspace, run: id)
+        } catch {
+            throw .storage(error)
+        }
+        let record = RunRecord(
+            workspaceID: workspace, id: id, configurationID: configurationID, createdAt: wallClock().millisecondsSinceEpoch,
+            eventsPath: EventStoreConfiguration.relativeEventsPath(for: key), metadata: metadata
+        )
+        do {
+            try await catalog.create(record)
+        } catch RunCatalog.Error.runExists {
+            throw .exists(key)
+        } catch {
+            throw RunError(error)
+        }
+        do {
+            try await store.createLog(for: key)
+        } catch {
+            throw .storage(error)
+        }
+        live.withLock { $0[key] = LiveRun(builder: SummaryBuilder(), status: .queued) }
+        return record
+    }
+
+    /// The run's row, with live counts no older than one progress interval.
+    public func run(_ key: RunKey) async throws(RunError) -> RunRecord {
+        guard let record = try await fetch(key) else { throw .notFound(key) }
+        return record
+    }
+
+    /// The run's summary: from memory while it is live, from its row once it is terminal.
+    public func summary(_ key: RunKey) async throws(RunError) -> RunSummary {
+        let record = try await run(key)
+        if record.status.isTerminal, let stored = record.summary, let summary = RunSummary(json: stored) {
+            return summary
+        }
+        let liveRun = try await liveRun(key, record: record)
+        return liveRun.state.withLock { $0.builder.summary(status: $0.status.rawValue, exitCode: nil) }
+    }
+
+    // MARK: Appending
+
+    /// Appends to a run: refused for unknown and completed runs, and for a `run.completed` whose
+    /// `payload.status` is not `succeeded`, `failed` or `cancelled`.
+    public func append(_ batch: EventBatch, to key: RunKey, expectedLastSequence: Int64? = nil) async throws(RunError) -> AppendReceipt {
+        guard let record = try await fetch(key) else { throw .notFound(key) }
+        if record.status.isTerminal { throw .closed(key, lastSequence: record.lastSequence) }
+        try Self.validateLifecycle(batch)
+        let liveRun = try await liveRun(key, record: record)
+        let receipt: AppendReceipt
+        do {
+            receipt = try await store.append(batch, to: key, expectedLastSequence: expectedLastSequence)
+        } catch .logClosed(_, let last) {
+            throw .closed(key, lastSequence: last)
+        } catch {
+            throw .storage(error)
+        }
+        guard let first = receipt.firstSequence else { return receipt }
+
+        // Fold the new events (not the duplicates) into the live summary.
+        let createdAt = receipt.createdAt?.millisecondsSinceEpoch ?? 0
+        var folded = Set<Int64>()
+        var started = false
+        var completed = false
+        let (builder, status) = liveRun.state.withLock { state -> (SummaryBuilder, RunStatus) in
+            for (index, sequence) in receipt.sequences.enumerated() where sequence >= first && folded.insert(sequence).inserted {
+                let type = batch.type(at: index)
+                state.builder.fold(sequence: sequence, type: type, createdAt: createdAt, payload: batch.payload(at: index))
+                if type == "run.started" { started = true }
+                if type == "run.completed" { completed = true }
+            }
+            state.builder.add(storedBytes: receipt.storedBytes)
+            if started && state.status == .queued { state.status = .running }
+            state.dirty = true
+            return (state.builder, state.status)
+        }
+        if completed {
+            try await complete(key, builder: builder)
+        } else if started {
+            let startedAt = builder.startedAt ?? createdAt
+            do {
+                try await catalog.update(workspace: key.workspaceID, id: key.runID) { record in
+                    guard !record.status.isTerminal else { return }
+                    record.status = status
+                    record.startedAt = record.startedAt ?? startedAt
+                }
+            } catch {
+                throw RunError(error)
+            }
+        }
+        return receipt
+    }
+
+    /// Makes the row terminal with the exact final figures and summary.
+    private func complete(_ key: RunKey, builder: SummaryBuilder) async throws(RunError) {
+        guard let completion = builder.completion else { return }
+        let status = RunStatus(rawValue: completion.status) ?? .succeeded
+        let summary = builder.summary(status: status.rawValue, exitCode: completion.exitCode)
+        do {
+            try await catalog.update(workspace: key.workspaceID, id: key.runID) { record in
+                record.status = status
+                record.exitCode = completion.exitCode
+                record.completedAt = completion.at
+                record.startedAt = record.startedAt ?? builder.startedAt
+                record.lastSequence = builder.lastSequenceSeen
+                record.eventCount = builder.eventCount
+                record.byteSize = builder.storedBytes
+                record.errorCount = builder.errorCount
+                record.summary = summary.json
+            }
+        } catch {
+            throw RunError(error)
+        }
+        live.withLock { $0[key] = nil }
+    }
+
+    static func validateLifecycle(_ batch: EventBatch) throws(RunError) {
+        for index in 0..<batch.count where batch.type(at: index) == "run.completed" {
+            let payload = batch.payload(at: index).flatMap { JSONValue(parsing: $0) }
+            let status = payload?["status"]?.string
+            guard let status, ["succeeded", "failed", "cancelled"].contains(status) else {
+                throw .invalidEvent(EventRejection(line: batch.line(at: index), reason: "'run.completed' needs payload.status: succeeded, failed or cancelled"))
+            }
+            if let exitCode = payload?["exit_code"] {
+                guard case .number(let number) = exitCode, number == number.rounded(), abs(number) <= Double(Int32.max) else {
+                    throw .invalidEvent(EventRejection(line: batch.line(at: index), reason: "'run.completed' payload.exit_code must be an integer"))
+                }
+            }
+        }
+    }
+
+    // MARK: Progress and reconciliation
+
+    /// Writes the counts and summary of every live run that changed, in one transaction.
+    public func flushProgress() async throws(RunError) {
+        let changed = live.withLock { runs in
+            runs.compactMap { key, run -> RunCatalog.Progress? in
+                run.state.withLock { state in
+                    guard state.dirty else { return nil }
+                    state.dirty = false
+                    let builder = state.builder
+                    return RunCatalog.Progress(
+                        workspaceID: key.workspaceID, runID: key.runID, lastSequence: builder.lastSequenceSeen,
+                        eventCount: builder.eventCount, byteSize: builder.storedBytes, errorCount: builder.errorCount,
+                        summary: builder.summary(status: state.status.rawValue, exitCode: nil).json
+                    )
+                }
+            }
+        }
+        do {
+            try await catalog.record(changed)
+        } catch {
+            throw RunError(error)
+        }
+    }
+
+    /// Brings every live row in line with its log (after a crash or restart): counts and summary
+    /// rebuilt from the files, and a run whose log ends with `run.completed` completed.
+    public func reconcile() async throws(RunError) -> Int {
+        let rows: [RunRecord]
+        do {
+            rows = try await catalog.liveRuns()
+        } catch {
+            throw RunError(error)
+        }
+        var corrected = 0
+        for record in rows {
+            let key: RunKey
+            do {
+                key = try RunKey(workspace: record.workspaceID, run: record.id)
+            } catch {
+                logger.error("a catalog row has an invalid id", metadata: ["workspace_id": "\(record.workspaceID)", "run_id": "\(record.id)"])
+                continue
+            }
+            let builder: SummaryBuilder
+            do {
+                builder = try await rebuild(key)
+            } catch .storage(.logNotFound) {
+                logger.warning("a live run has no event log", metadata: ["workspace_id": "\(key.workspaceID)", "run_id": "\(key.runID)"])
+                continue
+            }
+            if builder.completion != nil {
+                try await complete(key, builder: builder)
+                corrected += 1
+                logger.notice("completed a run whose log holds run.completed", metadata: ["run": "\(key)"])
+                continue
+            }
+            if builder.lastSequenceSeen != record.lastSequence || builder.eventCount != record.eventCount {
+                corrected += 1
+            }
+            let status: RunStatus = builder.startedAt != nil ? .running : record.status
+            live.withLock { $0[key] = LiveRun(builder: builder, status: status) }
+            do {
+                try await catalog.update(workspace: key.workspaceID, id: key.runID) { row in
+                    row.status = status
+                    row.startedAt = row.startedAt ?? builder.startedAt
+                    row.lastSequence = builder.lastSequenceSeen
+                    row.eventCount = builder.eventCount
+                    row.byteSize = builder.storedBytes
+                    row.errorCount = builder.errorCount
+                    row.summary = builder.summary(status: status.rawValue, exitCode: nil).json
+                }
+            } catch {
+                throw RunError(error)
+            }
+        }
+        return corrected
+    }
+
+    /// Folds a run's whole log.
+    func rebuild(_ key: RunKey) async throws(RunError) -> SummaryBuilder {
+        var builder = SummaryBuilder()
+        do {
+            for try await chunk in store.events(of: key) {
+                chunk.forEachLine { _, line in builder.fold(line: line) }
+            }
+        } catch {
+            throw RunError(error)
+        }
+        return builder
+    }
+
+    /// Writes progress every interval until graceful shutdown, then once more.
+    public func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown {
+                while true {
+                    try await Task.sleep(for: self.progressInterval)
+                    do {
+                        try await self.flushProgress()
+                    } catch {
+                        self.logger.error("could not write run progress to the catalog", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+        } catch is CancellationError {
+            // Graceful shutdown ends the loop; the final write follows.
+        }
+        try await flushProgress()
+    }
+
+    // MARK: Internals
+
+    private func fetch(_ key: RunKey) async throws(RunError) -> RunRecord? {
+        do {
+            return try await catalog.run(workspace: key.workspaceID, id: key.runID)
+        } catch {
+            throw RunError(error)
+        }
+    }
+
+    /// The live state of a run, rebuilt from its log when not in memory (after a restart).
+    private func liveRun(_ key: RunKey, record: RunRecord) async throws(RunError) -> LiveRun {
+        if let run = live.withLock({ $0[key] }) { return run }
+        let builder = try await rebuild(key)
+        return live.withLock { runs in
+            if let run = runs[key] { return run }
+            let run = LiveRun(builder: builder, status: record.status)
+            runs[key] = run
+            return run
+        }
+    }
+
+    private static func generatedID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz")
+        let time = UInt64(max(0, Timestamp.now().millisecondsSinceEpoch))
+        var text = ""
+        for index in 0..<10 { text.append(alphabet[Int((time >> UInt64(45 - index * 5)) & 31)]) }
+        for _ in 0..<16 { text.append(alphabet[Int(generator.next() & 31)]) }
+        return "run_" + text
+    }
+}
+
+extension RunSummary {
+    /// Decodes a stored summary.
+    init?(json: String) {
+        guard let summary = try? JSONDecoder().decode(RunSummary.self, from: Data(json.utf8)) else { return nil }
+        self = summary
+    }
+}

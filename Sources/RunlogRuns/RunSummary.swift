@@ -1,0 +1,176 @@
+import Foundation
+import NIOCore
+import RunlogStorage
+
+/// A run's summary, folded from its events. Schema `runlog.run_summary/v1`, documented in
+/// `docs/summary.md`; fields are only ever added.
+public struct RunSummary: Codable, Sendable, Equatable {
+    public struct ErrorEvent: Codable, Sendable, Equatable {
+        public var sequence: Int64
+        public var type: String
+        public var message: String?
+    }
+
+    public var schema = "runlog.run_summary/v1"
+    public var status: String
+    public var exitCode: Int?
+    public var eventCount: Int64
+    public var countsByType: [String: Int64]
+    public var firstSequence: Int64?
+    public var lastSequence: Int64?
+    public var firstEventAt: String?
+    public var lastEventAt: String?
+    public var startedAt: String?
+    public var completedAt: String?
+    /// From `run.started` to `run.completed` (or to the last event while live); else first to last event.
+    public var durationMs: Int64?
+    public var errorCount: Int64
+    public var lastError: ErrorEvent?
+    /// The producer's own `run.completed` `payload.summary` object, whole.
+    public var producerSummary: JSONValue?
+
+    enum CodingKeys: String, CodingKey {
+        case schema, status
+        case exitCode = "exit_code"
+        case eventCount = "event_count"
+        case countsByType = "counts_by_type"
+        case firstSequence = "first_sequence"
+        case lastSequence = "last_sequence"
+        case firstEventAt = "first_event_at"
+        case lastEventAt = "last_event_at"
+        case startedAt = "started_at"
+        case completedAt = "completed_at"
+        case durationMs = "duration_ms"
+        case errorCount = "error_count"
+        case lastError = "last_error"
+        case producerSummary = "producer_summary"
+    }
+
+    /// Compact JSON with sorted keys (stable bytes for the same summary).
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+}
+
+/// Folds events into a summary, in any order (appends of one run may finish out of order),
+/// so it can run incrementally while a run is live and from the files after a restart.
+public struct SummaryBuilder: Sendable {
+    public private(set) var eventCount: Int64 = 0
+    public private(set) var storedBytes: Int64 = 0
+    public private(set) var errorCount: Int64 = 0
+    private var countsByType: [String: Int64] = [:]
+    private var firstSequence: Int64?
+    private var lastSequence: Int64?
+    private var firstEventAt: Int64?
+    private var lastEventAt: Int64?
+    public private(set) var startedAt: Int64?
+    public private(set) var completion: Completion?
+    private var lastError: RunSummary.ErrorEvent?
+
+    /// What `run.completed` said.
+    public struct Completion: Sendable, Equatable {
+        public var status: String
+        public var exitCode: Int?
+        public var at: Int64
+        public var producerSummary: JSONValue?
+    }
+
+    public init() {}
+
+    public var lastSequenceSeen: Int64 { lastSequence ?? 0 }
+
+    /// Adds one event. `payload` is its raw JSON (nil when absent); it is decoded only for
+    /// lifecycle and error events.
+    public mutating func fold(sequence: Int64, type: String, createdAt: Int64, payload: ArraySlice<UInt8>?) {
+        eventCount += 1
+        countsByType[type, default: 0] += 1
+        firstSequence = min(firstSequence ?? sequence, sequence)
+        lastSequence = max(lastSequence ?? sequence, sequence)
+        firstEventAt = min(firstEventAt ?? createdAt, createdAt)
+        lastEventAt = max(lastEventAt ?? createdAt, createdAt)
+
+        let lifecycle = type == "run.started" || type == "run.completed"
+        let isError = type.hasSuffix(".error") || type.hasSuffix(".failed")
+            || (payload.map { RawJSON.string(forKey: "level", in: $0) == "error" } ?? false)
+        guard isError || lifecycle else { return }
+        let value = payload.flatMap { JSONValue(parsing: $0) }
+
+        if type == "run.started" { startedAt = min(startedAt ?? createdAt, createdAt) }
+        if type == "run.completed" {
+            var exitCode: Int?
+            if case .number(let number)? = value?["exit_code"] { exitCode = Int(number) }
+            completion = Completion(status: value?["status"]?.string ?? "succeeded", exitCode: exitCode, at: createdAt, producerSummary: value?["summary"])
+        }
+        if isError {
+            errorCount += 1
+            if sequence >= (lastError?.sequence ?? 0) {
+                let message = value?["message"]?.string ?? value?["error"]?.string ?? value?["line"]?.string ?? value?.string
+                lastError = .init(sequence: sequence, type: type, message: message)
+            }
+        }
+    }
+
+    /// Counts bytes the run's events take in the log.
+    public mutating func add(storedBytes bytes: Int) {
+        storedBytes += Int64(bytes)
+    }
+
+    /// Adds one stored line (as read from the log).
+    public mutating func fold(line: ByteBuffer) {
+        guard let event = StoredEvent(line: line) else { return }
+        let payload = event.payload.elementsEqual("null".utf8) ? nil : event.payload
+        fold(sequence: event.sequence, type: event.type, createdAt: parseRFC3339(event.createdAt) ?? 0, payload: payload)
+        add(storedBytes: line.readableBytes + 1)
+    }
+
+    /// The summary as of now, for a run in `status`.
+    public func summary(status: String, exitCode: Int?) -> RunSummary {
+        let completedAt = completion?.at
+        var duration: Int64?
+        if let startedAt {
+            duration = (completedAt ?? lastEventAt ?? startedAt) - startedAt
+        } else if let firstEventAt, let lastEventAt {
+            duration = lastEventAt - firstEventAt
+        }
+        return RunSummary(
+            status: status, exitCode: exitCode, eventCount: eventCount, countsByType: countsByType,
+            firstSequence: firstSequence, lastSequence: lastSequence,
+            firstEventAt: firstEventAt.map(format), lastEventAt: lastEventAt.map(format),
+            startedAt: startedAt.map(format), completedAt: completedAt.map(format),
+            durationMs: duration, errorCount: errorCount, lastError: lastError,
+            producerSummary: completion?.producerSummary
+        )
+    }
+}
+
+func format(_ milliseconds: Int64) -> String {
+    Timestamp(millisecondsSinceEpoch: milliseconds).rfc3339
+}
+
+/// Milliseconds from `2026-11-22T10:00:00.123Z` (exactly the form the server writes).
+func parseRFC3339(_ text: String) -> Int64? {
+    let bytes = Array(text.utf8)
+    guard bytes.count == 24, bytes[23] == UInt8(ascii: "Z") else { return nil }
+    func number(_ range: Range<Int>) -> Int64? {
+        var value: Int64 = 0
+        for index in range {
+            let digit = Int64(bytes[index]) - 48
+            guard (0...9).contains(digit) else { return nil }
+            value = value * 10 + digit
+        }
+        return value
+    }
+    guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
+        let minute = number(14..<16), let second = number(17..<19), let millisecond = number(20..<23)
+    else { return nil }
+    // Days from civil (Howard Hinnant's algorithm).
+    let shiftedYear = month <= 2 ? year - 1 : year
+    let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
+    let yearOfEra = shiftedYear - era * 400
+    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    let days = era * 146_097 + dayOfEra - 719_468
+    return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millisecond
+}

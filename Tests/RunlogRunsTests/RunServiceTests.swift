@@ -1,0 +1,228 @@
+import Foundation
+import Logging
+import RunlogCatalog
+import RunlogStorage
+import Testing
+
+@testable import RunlogRuns
+
+/// A storage root with a store, a catalog and a service over them.
+struct Environment {
+    let root: String
+    let store: EventStore
+    let catalog: RunCatalog
+    let service: RunService
+
+    init(root: String? = nil, durability: Durability = .flush) throws {
+        self.root = root ?? NSTemporaryDirectory() + "runlog-runs-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: self.root, withIntermediateDirectories: true)
+        var configuration = EventStoreConfiguration(root: self.root)
+        configuration.durability = durability
+        configuration.ioThreads = 2
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        store = EventStore(configuration: configuration, logger: logger)
+        catalog = try RunCatalog(path: self.root + "/catalog.sqlite")
+        service = RunService(store: store, catalog: catalog, logger: logger)
+    }
+
+    /// Closes everything but keeps the files (a restart, or with `flushProgress: false`, a crash
+    /// of the catalog side: the logs are flushed, the rows are not updated).
+    func stop() async throws {
+        await store.shutdown()
+        try catalog.close()
+    }
+
+    func remove() {
+        do { try FileManager.default.removeItem(atPath: root) } catch { Issue.record("cleanup: \(error)") }
+    }
+}
+
+func ndjson(_ lines: String...) throws -> EventBatch {
+    try EventBatch(ndjson: Array(lines.joined(separator: "\n").utf8))
+}
+
+func key(_ run: String = "run_1") -> RunKey {
+    try! RunKey(workspace: "ws_1", run: run)
+}
+
+func expectRunError(_ matches: (RunError) -> Bool, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
+    do {
+        try await body()
+        Issue.record("expected a RunError", sourceLocation: sourceLocation)
+    } catch let error as RunError {
+        #expect(matches(error), "unexpected: \(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected a RunError, got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct RunLifecycleTests {
+    @Test func aRunGoesFromQueuedToRunningToTerminal() async throws {
+        let environment = try Environment()
+        defer { environment.remove() }
+        let service = environment.service
+        let created = try await service.createRun(workspace: "ws_1", runID: "run_1", configurationID: "build", metadata: #"{"branch":"main"}"#)
+        #expect(created.status == .queued)
+        #expect(created.eventsPath == "workspaces/ws_1/runs/run_1/logs/events.ndjson")
+        #expect(try await environment.store.lastSequence(of: key()) == 0)
+
+        _ = try await service.append(try ndjson(#"{"type":"run.started"}"#), to: key())
+        let running = try await service.run(key())
+        #expect(running.status == .running)
+        #expect(running.startedAt != nil)
+
+        _ = try await service.append(try ndjson(
+            #"{"type":"console.line","payload":{"line":"compiling"}}"#,
+            #"{"type":"step.failed","payload":{"message":"tests failed"}}"#,
+            #"{"type":"console.line","payload":{"level":"error","message":"disk almost full"}}"#
+        ), to: key())
+        _ = try await service.append(try ndjson(
+            #"{"type":"run.completed","payload":{"status":"failed","exit_code":2,"summary":{"tests":{"passed":10,"failed":1},"note":"flaky?"}}}"#
+        ), to: key())
+
+        let done = try await service.run(key())
+        #expect(done.status == .failed)
+        #expect(done.exitCode == 2)
+        #expect(done.completedAt != nil)
+        #expect(done.lastSequence == 5)
+        #expect(done.eventCount == 5)
+        #expect(done.errorCount == 2)
+        #expect(done.byteSize == Int64(try await environment.store.snapshot(of: key()).active!.readableLength))
+
+        let summary = try await service.summary(key())
+        #expect(summary.schema == "runlog.run_summary/v1")
+        #expect(summary.status == "failed")
+        #expect(summary.exitCode == 2)
+        #expect(summary.countsByType == ["run.started": 1, "console.line": 2, "step.failed": 1, "run.completed": 1])
+        #expect(summary.firstSequence == 1 && summary.lastSequence == 5)
+        #expect(summary.errorCount == 2)
+        #expect(summary.lastError == .init(sequence: 4, type: "console.line", message: "disk almost full"))
+        #expect(summary.producerSummary == .object(["tests": .object(["passed": .number(10), "failed": .number(1)]), "note": .string("flaky?")]))
+        #expect(summary.durationMs != nil)
+        try await environment.stop()
+    }
+
+    @Test func refusals() async throws {
+        let environment = try Environment()
+        defer { environment.remove() }
+        let service = environment.service
+        await expectRunError({ $0 == .notFound(key("ghost")) }) {
+            _ = try await service.append(try ndjson(#"{"type":"a.b"}"#), to: key("ghost"))
+        }
+        _ = try await service.createRun(workspace: "ws_1", runID: "run_1")
+        await expectRunError({ $0 == .exists(key()) }) {
+            _ = try await service.createRun(workspace: "ws_1", runID: "run_1")
+        }
+        await expectRunError({ if case .storage(.invalidIdentifier) = $0 { true } else { false } }) {
+            _ = try await service.createRun(workspace: "ws_1", runID: "../etc")
+        }
+        await expectRunError({ if case .invalidEvent(let r) = $0 { r.line == 2 && r.reason.contains("payload.status") } else { false } }) {
+            _ = try await service.append(try ndjson(#"{"type":"run.started"}"#, #"{"type":"run.completed","payload":{"status":"done"}}"#), to: key())
+        }
+        await expectRunError({ if case .invalidEvent(let r) = $0 { r.reason.contains("exit_code") } else { false } }) {
+            _ = try await service.append(try ndjson(#"{"type":"run.completed","payload":{"status":"failed","exit_code":"2"}}"#), to: key())
+        }
+        // The refused batches left nothing behind.
+        #expect(try await environment.store.lastSequence(of: key()) == 0)
+        _ = try await service.append(try ndjson(#"{"type":"run.completed","payload":{"status":"cancelled"}}"#), to: key())
+        await expectRunError({ $0 == .closed(key(), lastSequence: 1) }) {
+            _ = try await service.append(try ndjson(#"{"type":"console.line"}"#), to: key())
+        }
+        await expectRunError({ $0 == .closed(key(), lastSequence: 1) }) {
+            _ = try await service.append(try ndjson(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#), to: key())
+        }
+        #expect(try await service.run(key()).status == .cancelled)
+        try await environment.stop()
+    }
+
+    @Test func liveCountsReachTheCatalogInBatchesNotPerEvent() async throws {
+        let environment = try Environment()
+        defer { environment.remove() }
+        let service = environment.service
+        _ = try await service.createRun(workspace: "ws_1", runID: "run_1")
+        for _ in 0..<10 { _ = try await service.append(try ndjson(#"{"type":"console.line"}"#), to: key()) }
+        // The row lags (nothing written yet); the summary does not.
+        #expect(try await service.run(key()).eventCount == 0)
+        #expect(try await service.summary(key()).eventCount == 10)
+        try await service.flushProgress()
+        let row = try await service.run(key())
+        #expect(row.eventCount == 10)
+        #expect(row.lastSequence == 10)
+        #expect(row.summary?.contains("\"event_count\":10") == true)
+        try await environment.stop()
+    }
+
+    @Test func theLiveSummaryEqualsARebuildFromTheFiles() async throws {
+        let environment = try Environment()
+        defer { environment.remove() }
+        let service = environment.service
+        _ = try await service.createRun(workspace: "ws_1", runID: "run_1")
+        _ = try await service.append(try ndjson(#"{"type":"run.started"}"#), to: key())
+        for index in 0..<20 {
+            _ = try await service.append(try ndjson(
+                #"{"type":"console.line","payload":{"n":\#(index)}}"#,
+                #"{"type":"task.error","event_id":"e\#(index % 5)","payload":"boom \#(index)"}"#
+            ), to: key())
+        }
+        let live = try await service.summary(key())
+        let rebuilt = try await service.rebuild(key()).summary(status: "running", exitCode: nil)
+        #expect(live == rebuilt)
+        #expect(live.countsByType["task.error"] == 5)  // duplicates by event_id were not counted
+        #expect(live.lastError?.message == "boom 4")
+        try await environment.stop()
+    }
+}
+
+@Suite(.timeLimit(.minutes(3))) struct ReconciliationTests {
+    @Test func aRestartCorrectsCountsAndCompletesRunsFromTheirLogs() async throws {
+        let first = try Environment()
+        defer { first.remove() }
+        _ = try await first.service.createRun(workspace: "ws_1", runID: "lagging")
+        _ = try await first.service.createRun(workspace: "ws_1", runID: "finished")
+        _ = try await first.service.append(try ndjson(#"{"type":"run.started"}"#, #"{"type":"console.line"}"#), to: key("lagging"))
+        _ = try await first.service.append(try ndjson(#"{"type":"run.started"}"#), to: key("finished"))
+        // As if the process died after the log got run.completed but before the row did.
+        _ = try await first.store.append(try ndjson(#"{"type":"run.completed","payload":{"status":"succeeded","exit_code":0}}"#), to: key("finished"))
+        try await first.stop()  // no flushProgress: the catalog lags
+
+        let second = try Environment(root: first.root)
+        #expect(try await second.service.run(key("lagging")).eventCount == 0)
+        #expect(try await second.service.reconcile() == 2)
+        let lagging = try await second.service.run(key("lagging"))
+        #expect(lagging.status == .running)
+        #expect(lagging.lastSequence == 2 && lagging.eventCount == 2)
+        let finished = try await second.service.run(key("finished"))
+        #expect(finished.status == .succeeded)
+        #expect(finished.exitCode == 0)
+        #expect(finished.lastSequence == 2)
+        // Appending goes on where the log is.
+        #expect(try await second.service.append(try ndjson(#"{"type":"console.line"}"#), to: key("lagging")).firstSequence == 3)
+        try await second.stop()
+    }
+
+    @Test func theCatalogGrowsWithRunsNotEvents() async throws {
+        let environment = try Environment(durability: .none)
+        defer { environment.remove() }
+        let service = environment.service
+        let body = Array((0..<1000).map { #"{"type":"console.line","payload":{"line":"event \#($0)","level":"info"}}"# }.joined(separator: "\n").utf8)
+        for run in 0..<100 {
+            let key = key("run_\(run)")
+            _ = try await service.createRun(workspace: "ws_1", runID: key.runID)
+            _ = try await service.append(try ndjson(#"{"type":"run.started"}"#), to: key)
+            for _ in 0..<10 { _ = try await service.append(try EventBatch(ndjson: body), to: key) }
+            if run % 10 == 0 { try await service.flushProgress() }
+            if run % 2 == 0 {
+                _ = try await service.append(try ndjson(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#), to: key)
+            }
+        }
+        try await service.flushProgress()
+        try await environment.catalog.checkpoint()
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: environment.root + "/catalog.sqlite")[.size] as? Int)
+        let wal = (try? FileManager.default.attributesOfItem(atPath: environment.root + "/catalog.sqlite-wal")[.size] as? Int) ?? 0
+        let events = try await environment.catalog.list(workspace: "ws_1", limit: 500).items.reduce(0) { $0 + $1.eventCount }
+        #expect(events >= 1_000_000)
+        #expect(size + wal < 1 << 20, "catalog is \(size) bytes (+\(wal) WAL) for \(events) events")
+        try await environment.stop()
+    }
+}

@@ -57,6 +57,8 @@ let package = Package(
             name: "RunlogCLI",
             dependencies: [
                 "RunlogStorage",
+                "RunlogCatalog",
+                "RunlogRuns",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,11 +1,12 @@
 import ArgumentParser
 import Foundation
+import RunlogRuns
 import RunlogStorage
 
 struct AppendCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "append",
-        abstract: "Append events (NDJSON, or JSON with --json) from a file or stdin to a run's log."
+        abstract: "Append events (NDJSON, or JSON with --json) from a file or stdin to a run, creating the run if needed."
     )
 
     @OptionGroup var run: RunArguments
@@ -31,8 +32,13 @@ struct AppendCommand: AsyncParsableCommand {
                 body = Array(FileHandle.standardInput.readDataToEndOfFile())
             }
             let batch = json ? try EventBatch(json: body, limits: options.eventLimits) : try EventBatch(ndjson: body, limits: options.eventLimits)
-            let receipt = try await options.withStore { store in
-                try await store.append(batch, to: key, expectedLastSequence: expectedLastSequence)
+            let receipt = try await options.withRuns { runs in
+                do {
+                    _ = try await runs.run(key)
+                } catch RunError.notFound {
+                    _ = try await runs.createRun(workspace: key.workspaceID, runID: key.runID)
+                }
+                return try await runs.append(batch, to: key, expectedLastSequence: expectedLastSequence)
             }
             let first = receipt.firstSequence.map(String.init) ?? "null"
             let last = receipt.lastSequence.map(String.init) ?? "null"

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import RunlogCatalog
+import RunlogRuns
 import RunlogStorage
 
 /// Options shared by every command that opens the storage root. Each can also come from an
@@ -59,6 +61,30 @@ struct StorageOptions: ParsableArguments {
     }
 }
 
+extension StorageOptions {
+    /// Opens the store and the catalog (`<storage>/catalog.sqlite`) with a run service over them,
+    /// runs `body`, writes run progress and closes everything.
+    func withRuns<T>(_ body: (RunService) async throws -> T) async throws -> T {
+        try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
+        let catalog = try RunCatalog(path: storage + "/catalog.sqlite")
+        defer {
+            do {
+                try catalog.close()
+            } catch {
+                FileHandle.standardError.write(Data("warning: closing the catalog: \(error)\n".utf8))
+            }
+        }
+        return try await withStore { store in
+            var logger = Logger(label: "runlog")
+            logger.logLevel = .warning
+            let runs = RunService(store: store, catalog: catalog, logger: logger)
+            let result = try await body(runs)
+            try await runs.flushProgress()
+            return result
+        }
+    }
+}
+
 func environment(_ name: String) -> String? {
     ProcessInfo.processInfo.environment["RUNLOG_" + name]
 }
@@ -75,6 +101,8 @@ func runCommand(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as StorageError {
+        throw CommandFailure(description: error.description)
+    } catch let error as RunError {
         throw CommandFailure(description: error.description)
     }
 }

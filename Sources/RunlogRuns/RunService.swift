@@ -295,6 +295,11 @@ public final class RunService: Service, Sendable {
 
     // MARK: Internals
 
+    /// Drops a run's in-memory state (it is rebuilt from the files on next use).
+    func forgetLiveState(of key: RunKey) {
+        live.withLock { $0[key] = nil }
+    }
+
     private func fetch(_ key: RunKey) async throws(RunError) -> RunRecord? {
         do {
             return try await catalog.run(workspace: key.workspaceID, id: key.runID)

@@ -226,3 +226,55 @@ func expectRunError(_ matches: (RunError) -> Bool, sourceLocation: SourceLocatio
         try await environment.stop()
     }
 }
+
+@Suite(.timeLimit(.minutes(2))) struct VerifyTests {
+    @Test func findsAndRepairsWhatCanBeRepaired() async throws {
+        let environment = try Environment()
+        defer { environment.remove() }
+        let service = environment.service
+        for run in ["sound", "torn", "lagging", "gap", "missing", "unfinished"] {
+            _ = try await service.createRun(workspace: "ws_1", runID: run)
+            _ = try await service.append(try ndjson(#"{"type":"run.started"}"#, #"{"type":"console.line"}"#, #"{"type":"console.line"}"#), to: key(run))
+        }
+        _ = try await environment.store.append(try ndjson(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#), to: key("unfinished"))
+        try await service.flushProgress()
+        // Everything but "lagging" and "unfinished" is in step now; make "sound" terminal too.
+        _ = try await service.append(try ndjson(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#), to: key("sound"))
+        _ = try await service.append(try ndjson(#"{"type":"console.line"}"#), to: key("lagging"))  // not flushed to the row
+        try await environment.stop()
+
+        let logs = { (run: String) in environment.root + "/workspaces/ws_1/runs/\(run)/logs" }
+        let torn = try #require(FileHandle(forWritingAtPath: logs("torn") + "/events.ndjson"))
+        try torn.seekToEnd()
+        try torn.write(contentsOf: Data(#"{"sequence":4,"type":"con"#.utf8))
+        try torn.close()
+        var gap = String(decoding: try Data(contentsOf: URL(fileURLWithPath: logs("gap") + "/events.ndjson")), as: UTF8.self)
+        gap = gap.replacingOccurrences(of: #"{"sequence":2,"#, with: #"{"sequence":7,"#)
+        try Data(gap.utf8).write(to: URL(fileURLWithPath: logs("gap") + "/events.ndjson"))
+        try FileManager.default.removeItem(atPath: environment.root + "/workspaces/ws_1/runs/missing")
+
+        let checking = try Environment(root: environment.root)
+        let report = try await checking.service.verify(repair: false)
+        #expect(report.runsChecked == 6)
+        let problems = Dictionary(grouping: report.findings, by: \.runID)
+        #expect(problems["sound"] == nil)
+        #expect(problems["torn"]?.contains { $0.problem.contains("ends inside a line") } == true)
+        #expect(problems["lagging"]?.contains { $0.problem.contains("the row says 3 last") } == true)
+        #expect(problems["gap"]?.contains { $0.problem.contains("sequence 7 follows 1") } == true)
+        #expect(problems["missing"]?.map(\.problem) == ["the run has no log directory"])
+        #expect(problems["unfinished"]?.contains { $0.problem.contains("ends with run.completed but the run is running") } == true)
+        #expect(report.unresolved.count == report.findings.count)
+        // Checking changed nothing.
+        #expect(try await checking.service.verify(repair: false) == report)
+
+        let repaired = try await checking.service.verify(repair: true)
+        let unresolved = Set(repaired.unresolved.map(\.runID))
+        #expect(unresolved == ["gap", "missing"])
+        #expect(try await checking.service.run(key("unfinished")).status == .succeeded)
+        #expect(try await checking.service.run(key("lagging")).eventCount == 4)
+        #expect(try await checking.store.lastSequence(of: key("torn")) == 3)
+        let again = try await checking.service.verify(repair: false)
+        #expect(Set(again.findings.map(\.runID)) == ["gap", "missing"])
+        try await checking.stop()
+    }
+}

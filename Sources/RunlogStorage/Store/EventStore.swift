@@ -97,6 +97,12 @@ public final class EventStore: Service, Sendable {
         return try await runBlocking { try TailReader.lastLines(of: snapshot, count: count) }
     }
 
+    /// Checks a run's files without changing them (see ``LogInspector``).
+    public func inspect(_ key: RunKey) async throws(StorageError) -> LogInspector.Report {
+        let root = configuration.root
+        return try await runBlocking { LogInspector.inspect(root: root, key: key) }
+    }
+
     // MARK: Archiving
 
     /// Gzips every closed, still plain segment of a run's log. Readers see the same events

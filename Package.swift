@@ -69,6 +69,8 @@ let package = Package(
             name: "RunlogBenchmark",
             dependencies: [
                 "RunlogStorage",
+                "RunlogCatalog",
+                "RunlogRuns",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -10,7 +10,17 @@ import RunlogStorage
 struct Benchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runlog-bench",
-        abstract: "Measures the storage engine against a SQLite-rows baseline (use a release build)."
+        abstract: "Runlog's benchmarks (use a release build).",
+        subcommands: [StorageBenchmark.self, CatalogBenchmark.self],
+        defaultSubcommand: StorageBenchmark.self
+    )
+}
+
+/// The storage engine against a SQLite-rows baseline.
+struct StorageBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "storage",
+        abstract: "Append and replay throughput against one-row-per-event SQLite."
     )
 
     @Option(help: "Where to write the benchmark's files (removed afterwards).")

@@ -261,6 +261,12 @@ public final class RunService: Service, Sendable {
         return corrected
     }
 
+    /// The run's summary folded from its files, ignoring what is in memory (what a restart costs).
+    public func summaryFromFiles(_ key: RunKey) async throws(RunError) -> RunSummary {
+        let record = try await run(key)
+        return try await rebuild(key).summary(status: record.status.rawValue, exitCode: record.exitCode)
+    }
+
     /// Folds a run's whole log.
     func rebuild(_ key: RunKey) async throws(RunError) -> SummaryBuilder {
         var builder = SummaryBuilder()

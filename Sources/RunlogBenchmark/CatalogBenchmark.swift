@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import GRDB
+import Logging
+import RunlogCatalog
+import RunlogRuns
+import RunlogStorage
+
+/// Listing latency over a large catalog, and the cost of a summary read mid-run against a
+/// rebuild from the files.
+struct CatalogBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "catalog",
+        abstract: "Run listing latency with many runs; summary read versus rebuild."
+    )
+
+    @Option(help: "Where to write the benchmark's files (removed afterwards).")
+    var directory: String = NSTemporaryDirectory() + "runlog-bench-catalog"
+
+    @Option(help: "Runs in the catalog for the listing measurements.")
+    var runs: Int = 100_000
+
+    @Option(help: "Events in the run whose summary is measured.")
+    var events: Int = 1_000_000
+
+    func run() async throws {
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer {
+            do {
+                try FileManager.default.removeItem(atPath: directory)
+            } catch {
+                print("warning: could not remove \(directory): \(error)")
+            }
+        }
+        print("# runlog-bench catalog (medians)\n")
+        try await listing()
+        try await summaries()
+    }
+
+    func listing() async throws {
+        let path = directory + "/catalog.sqlite"
+        let catalog = try RunCatalog(path: path)
+        // Bulk set-up through a second connection: the rows a busy server would have.
+        let queue = try DatabaseQueue(path: path)
+        let statuses = RunStatus.allCases
+        try await queue.write { db in
+            let statement = try db.makeStatement(sql: """
+                INSERT INTO runs (workspace_id, id, configuration_id, status, created_at, events_path, summary)
+                VALUES ('ws_1', ?, ?, ?, ?, ?, '{"schema":"runlog.run_summary/v1"}')
+                """)
+            for index in 0..<runs {
+                // Several runs per millisecond, so pages cut through ties.
+                try statement.execute(arguments: [
+                    String(format: "run_%07d", index), "config_\(index % 10)", statuses[index % statuses.count].rawValue,
+                    1_795_341_600_000 + Int64(index / 3), "workspaces/ws_1/runs/run_\(index)/logs/events.ndjson",
+                ])
+            }
+        }
+        try queue.close()
+
+        let limit = 50
+        let depth = runs / limit / 2  // a page in the middle
+        var cursor: String?
+        for _ in 0..<depth { cursor = try await catalog.list(workspace: "ws_1", limit: limit, cursor: cursor).nextCursor }
+        let deepCursor = cursor
+
+        let first = try await median(200) { _ = try await catalog.list(workspace: "ws_1", limit: limit) }
+        let deep = try await median(200) { _ = try await catalog.list(workspace: "ws_1", limit: limit, cursor: deepCursor) }
+        let filtered = try await median(200) {
+            _ = try await catalog.list(workspace: "ws_1", filter: .init(status: .failed, configurationID: "config_3"), limit: limit)
+        }
+        // The same deep page by OFFSET, as a baseline.
+        let offsetQueue = try DatabaseQueue(path: path)
+        let offset = try await median(50) {
+            _ = try await offsetQueue.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE workspace_id = 'ws_1' ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", arguments: [limit, depth * limit])
+            }
+        }
+        try offsetQueue.close()
+        print("| listing, \(format(Double(runs))) runs, limit \(limit) | median |")
+        print("|---|---:|")
+        print("| first page | \(micros(first)) |")
+        print("| first page, status + configuration filter | \(micros(filtered)) |")
+        print("| page \(depth) by cursor (keyset) | \(micros(deep)) |")
+        print("| page \(depth) by OFFSET (baseline) | \(micros(offset)) |")
+        try catalog.close()
+    }
+
+    func summaries() async throws {
+        let root = directory + "/runs"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        var configuration = EventStoreConfiguration(root: root)
+        configuration.durability = .none
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let store = EventStore(configuration: configuration, logger: logger)
+        let catalog = try RunCatalog(path: root + "/catalog.sqlite")
+        let service = RunService(store: store, catalog: catalog, logger: logger)
+        let key = try RunKey(workspace: "ws_1", run: "big")
+        _ = try await service.createRun(workspace: "ws_1", runID: "big")
+        let lines = (0..<1000).map { index -> String in
+            index % 100 == 0
+                ? #"{"type":"step.failed","payload":{"message":"step \#(index) failed","level":"error"}}"#
+                : #"{"type":"console.line","payload":{"line":"\#(String(repeating: "log ", count: 30))","level":"info"}}"#
+        }
+        let body = Array(lines.joined(separator: "\n").utf8)
+        let appendStart = ContinuousClock.now
+        for _ in 0..<(events / 1000) { _ = try await service.append(try EventBatch(ndjson: body), to: key) }
+        try await store.flush()
+        let appendSeconds = (ContinuousClock.now - appendStart).seconds
+        let live = try await median(100) { _ = try await service.summary(key) }
+        let rebuild = try await median(3) { _ = try await service.summaryFromFiles(key) }
+        let bytes = try await store.inspect(key).storedBytes
+        print("\n| summary of a live run with \(format(Double(events))) events (\(bytes / 1_000_000) MB of log) | median |")
+        print("|---|---:|")
+        print("| read mid-run (in memory) | \(micros(live)) |")
+        print("| rebuild from the files | \(micros(rebuild)) |")
+        print("\n(appending those events through the run service, summaries included: \(format(Double(events) / appendSeconds)) events/s)")
+        await store.shutdown()
+        try catalog.close()
+    }
+
+    func median(_ count: Int, _ body: () async throws -> Void) async throws -> Double {
+        var samples: [Double] = []
+        for _ in 0..<count {
+            let start = ContinuousClock.now
+            try await body()
+            samples.append((ContinuousClock.now - start).seconds)
+        }
+        return samples.sorted()[samples.count / 2]
+    }
+
+    func micros(_ seconds: Double) -> String {
+        seconds >= 0.01 ? String(format: "%.1f ms", seconds * 1000) : String(format: "%.0f µs", seconds * 1e6)
+    }
+}

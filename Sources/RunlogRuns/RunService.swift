@@ -280,8 +280,11 @@ public final class RunService: Service, Sendable {
         return builder
     }
 
-    /// Writes progress every interval until graceful shutdown, then once more.
+    /// Reconciles the catalog with the logs, then writes progress every interval until graceful
+    /// shutdown, and once more after it.
     public func run() async throws {
+        let corrected = try await reconcile()
+        logger.info("reconciled the catalog with the event logs", metadata: ["runs_corrected": "\(corrected)"])
         do {
             try await cancelWhenGracefulShutdown {
                 while true {

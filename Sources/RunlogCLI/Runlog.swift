@@ -7,6 +7,6 @@ struct Runlog: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runlog",
         abstract: "A file-first event store for runs.",
-        subcommands: [AppendCommand.self, ReadCommand.self, ArchiveCommand.self, VerifyCommand.self]
+        subcommands: [ServeCommand.self, AppendCommand.self, ReadCommand.self, ArchiveCommand.self, VerifyCommand.self]
     )
 }

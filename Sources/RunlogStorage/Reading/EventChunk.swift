@@ -19,6 +19,16 @@ public struct EventChunk: Sendable {
         }
     }
 
+    /// Calls `body` with each line's sequence, type and bytes (without its newline).
+    public func forEachEvent(_ body: (_ sequence: Int64, _ type: String, _ line: ByteBuffer) throws -> Void) rethrows {
+        try forEachLine { sequence, line in
+            let type = line.withUnsafeReadableBytes { bytes in
+                StoredLine.type(of: bytes).map { String(decoding: bytes[$0], as: UTF8.self) } ?? ""
+            }
+            try body(sequence, type, line)
+        }
+    }
+
     /// Each line with its newline, as separate buffers (slices of ``bytes``, not copies).
     public var lines: [ByteBuffer] {
         var result: [ByteBuffer] = []

@@ -73,6 +73,13 @@ public final class EventStore: Service, Sendable {
         try await withLog(key) { log in try await log.snapshot() }
     }
 
+    /// The last sequence of a run's log, creating the log if it has none (a cheap probe that the
+    /// storage root is writable and readable).
+    public func lastSequenceOrCreate(_ key: RunKey) async throws(StorageError) -> Int64 {
+        try await createLog(for: key)
+        return try await lastSequence(of: key)
+    }
+
     /// The last sequence readers can see (0 for an empty log).
     public func lastSequence(of key: RunKey) async throws(StorageError) -> Int64 {
         try await snapshot(of: key).lastSequence

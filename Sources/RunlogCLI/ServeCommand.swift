@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import RunlogCatalog
+import RunlogGateway
+import RunlogRuns
+import RunlogStorage
+import ServiceLifecycle
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP gateway (SSE, NDJSON and JSON over the storage root)."
+    )
+
+    @Option(help: "Address to listen on (env RUNLOG_HOST).")
+    var host: String = environment("HOST") ?? "127.0.0.1"
+
+    @Option(help: "Port to listen on (env RUNLOG_PORT).")
+    var port: Int = environment("PORT").flatMap { Int($0) } ?? 8080
+
+    @Option(help: "Largest request body, like 16MiB (env RUNLOG_MAX_BODY_SIZE).")
+    var maxBodySize: ByteSize = environment("MAX_BODY_SIZE").flatMap(ByteSize.init(argument:)) ?? ByteSize(bytes: 16 << 20)
+
+    @Option(help: "Heartbeat comment interval on idle event streams (env RUNLOG_HEARTBEAT).")
+    var heartbeat: HumanDuration = environment("HEARTBEAT").flatMap(HumanDuration.init(argument:)) ?? HumanDuration(.seconds(15))
+
+    @Option(help: "How often live runs' counts and summaries are written to the catalog (env RUNLOG_PROGRESS_INTERVAL).")
+    var progressInterval: HumanDuration = environment("PROGRESS_INTERVAL").flatMap(HumanDuration.init(argument:)) ?? HumanDuration(.seconds(1))
+
+    @OptionGroup var options: StorageOptions
+
+    func run() async throws {
+        var logger = Logger(label: "runlog")
+        logger.logLevel = .info
+        try FileManager.default.createDirectory(atPath: options.storage, withIntermediateDirectories: true)
+        let catalog: RunCatalog
+        do {
+            catalog = try RunCatalog(path: options.storage + "/catalog.sqlite")
+        } catch {
+            throw CommandFailure(description: "cannot open the catalog in \(options.storage): \(error)")
+        }
+        let store = EventStore(configuration: options.storeConfiguration, logger: logger)
+        let runs = RunService(store: store, catalog: catalog, logger: logger, progressInterval: progressInterval.duration)
+        var gatewayConfiguration = GatewayConfiguration()
+        gatewayConfiguration.host = host
+        gatewayConfiguration.port = port
+        gatewayConfiguration.maxBodyBytes = Int(maxBodySize.bytes)
+        gatewayConfiguration.heartbeatInterval = heartbeat.duration
+        let gateway = Gateway(runs: runs, configuration: gatewayConfiguration, logger: logger)
+        logger.info("runlog serving", metadata: ["address": "http://\(host):\(port)", "storage": "\(options.storage)", "durability": "\(options.durability)"])
+        // Stopped in reverse order: the server first (ending streams), then progress, then the store (flush, close).
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: store), .init(service: runs), .init(service: gateway.makeApplication())],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
+        try catalog.close()
+    }
+}

@@ -1,0 +1,95 @@
+import HTTPTypes
+import Hummingbird
+import RunlogStorage
+
+/// How a reader asked for events: where to start, how many, which types, in which format.
+struct EventQuery: Sendable {
+    enum Format: Sendable { case sse, ndjson, json }
+
+    var format: Format
+    /// Deliver events with a greater sequence.
+    var after: Int64
+    var limit: Int?
+    var types: TypeFilter?
+    /// NDJSON: stay open and live.
+    var follow: Bool
+
+    init(format: Format, after: Int64, limit: Int?, types: TypeFilter?, follow: Bool) {
+        self.format = format
+        self.after = after
+        self.limit = limit
+        self.types = types
+        self.follow = follow
+    }
+
+    init(_ request: Request, maxPageSize: Int) throws {
+        let query = request.uri.queryParameters
+        let accept = request.headers[.accept] ?? ""
+        switch query.get("format") {
+        case "sse"?: format = .sse
+        case "ndjson"?: format = .ndjson
+        case "json"?: format = .json
+        case let other?: throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "format must be sse, ndjson or json, not \(other)")
+        case nil:
+            if query.get("stream") == "true" || accept.contains("text/event-stream") {
+                format = .sse
+            } else if accept.contains("application/json") && !accept.contains("ndjson") {
+                format = .json
+            } else {
+                format = .ndjson
+            }
+        }
+        follow = query.get("follow") == "true"
+        let afterSequence = try Self.integer(query.get("after_sequence"), "after_sequence")
+        let fromSequence = try Self.integer(query.get("from_sequence"), "from_sequence")
+        if afterSequence != nil && fromSequence != nil {
+            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "give after_sequence or from_sequence, not both")
+        }
+        after = afterSequence ?? fromSequence.map { max(0, $0 - 1) } ?? 0
+        if format == .sse, let lastEventID = request.headers[.lastEventID], !lastEventID.isEmpty {
+            // EventSource's own resume point wins.
+            after = try Self.integer(lastEventID, "Last-Event-ID") ?? after
+        }
+        limit = try Self.integer(query.get("limit"), "limit").map(Int.init)
+        if let limit, limit < 1 || (format == .json && limit > maxPageSize) {
+            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "limit must be between 1 and \(format == .json ? maxPageSize : Int.max)")
+        }
+        types = try query.get("types").map(TypeFilter.init)
+    }
+
+    static func integer(_ text: String?, _ name: String) throws -> Int64? {
+        guard let text else { return nil }
+        guard let value = Int64(text), value >= 0 else {
+            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "\(name) must be a non-negative integer")
+        }
+        return value
+    }
+}
+
+/// `types=run.*,console.line`: exact types, or prefixes ending in `*`.
+struct TypeFilter: Sendable {
+    var exact: Set<String> = []
+    var prefixes: [String] = []
+
+    init(_ text: String) throws {
+        for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            if item.hasSuffix("*") {
+                prefixes.append(String(item.dropLast()))
+            } else {
+                exact.insert(item)
+            }
+        }
+        if exact.isEmpty && prefixes.isEmpty {
+            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "types must list at least one type")
+        }
+    }
+
+    func matches(_ type: String) -> Bool {
+        exact.contains(type) || prefixes.contains { type.hasPrefix($0) }
+    }
+}
+
+extension HTTPField.Name {
+    static let lastEventID = Self("Last-Event-ID")!
+    static let xAccelBuffering = Self("X-Accel-Buffering")!
+}

@@ -1,0 +1,289 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import RunlogCatalog
+import RunlogRuns
+import RunlogStorage
+import ServiceLifecycle
+
+/// The HTTP gateway: the contract's routes over a ``RunService``.
+public struct Gateway: Sendable {
+    public let runs: RunService
+    public let configuration: GatewayConfiguration
+    let logger: Logger
+
+    public init(runs: RunService, configuration: GatewayConfiguration, logger: Logger) {
+        self.runs = runs
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Paths served and their methods (also what 405 answers name in `Allow`).
+    static let routes: [(pattern: [String], methods: [HTTPRequest.Method])] = [
+        (["healthz"], [.get]),
+        (["v1", "workspaces", ":ws", "runs"], [.get, .post]),
+        (["v1", "workspaces", ":ws", "runs", ":run"], [.get]),
+        (["v1", "workspaces", ":ws", "runs", ":run", "summary"], [.get]),
+        (["v1", "workspaces", ":ws", "runs", ":run", "events"], [.get, .post]),
+    ]
+
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: ProblemMiddleware(routes: Self.routes))
+        router.get("healthz") { _, _ in try await self.health() }
+        let runsGroup = router.group("v1/workspaces/:ws/runs")
+        runsGroup.post { request, context in try await self.createRun(request, context) }
+        runsGroup.get { request, context in try await self.listRuns(request, context) }
+        runsGroup.get(":run") { _, context in try await self.getRun(context) }
+        runsGroup.get(":run/summary") { _, context in try await self.summary(context) }
+        runsGroup.post(":run/events") { request, context in try await self.append(request, context) }
+        runsGroup.get(":run/events") { request, context in try await self.read(request, context) }
+        return router
+    }
+
+    /// The application to run as a service (with the store and the run service beside it).
+    public func makeApplication() -> some ApplicationProtocol {
+        Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runlog"),
+            logger: logger
+        )
+    }
+
+    // MARK: Routes
+
+    func health() async throws -> Response {
+        // Can append and read: the storage root accepts a probe log, and the catalog answers.
+        let key = try RunKey(workspace: "_health", run: "probe")
+        _ = try await runs.store.lastSequenceOrCreate(key)
+        _ = try await runs.catalog.list(workspace: "_health", limit: 1)
+        return json(.ok, #"{"status":"ok"}"#)
+    }
+
+    func createRun(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let workspace = try workspaceID(context)
+        let body = try await collect(request.body, limit: 1 << 20)
+        var runID: String?
+        var configurationID: String?
+        var metadata: String?
+        if body.readableBytes > 0 {
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] else {
+                throw Problem(.badRequest, "invalid-body", "Invalid body", detail: "the body must be a JSON object")
+            }
+            for key in object.keys where !["run_id", "configuration_id", "metadata"].contains(key) {
+                throw Problem(.badRequest, "invalid-body", "Invalid body", detail: "unknown field '\(key)'")
+            }
+            runID = try Self.optionalString(object["run_id"], "run_id")
+            configurationID = try Self.optionalString(object["configuration_id"], "configuration_id")
+            if let value = object["metadata"], !(value is NSNull) {
+                guard value is [String: Any] else {
+                    throw Problem(.badRequest, "invalid-body", "Invalid body", detail: "metadata must be an object")
+                }
+                metadata = String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]), as: UTF8.self)
+            }
+        }
+        let record = try await runs.createRun(workspace: workspace, runID: runID, configurationID: configurationID, metadata: metadata)
+        if request.uri.queryParameters.get("stream") == "true" {
+            let key = try RunKey(workspace: workspace, run: record.id)
+            let types = try request.uri.queryParameters.get("types").map(TypeFilter.init)
+            return try eventStream(request, key: key, query: EventQuery(format: .sse, after: 0, limit: nil, types: types, follow: false))
+        }
+        var response = json(.created, JSONText.run(record))
+        response.headers[.location] = "/v1/workspaces/\(workspace)/runs/\(record.id)"
+        return response
+    }
+
+    func listRuns(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let workspace = try workspaceID(context)
+        let query = request.uri.queryParameters
+        var filter = RunCatalog.Filter()
+        if let status = query.get("status") {
+            guard let value = RunStatus(rawValue: status) else {
+                throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "status must be one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            filter.status = value
+        }
+        filter.configurationID = query.get("configuration_id")
+        filter.createdAfter = try Self.time(query.get("created_after"), "created_after")
+        filter.createdBefore = try Self.time(query.get("created_before"), "created_before")
+        let limit = try EventQuery.integer(query.get("limit"), "limit").map(Int.init) ?? 50
+        guard (1...500).contains(limit) else {
+            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "limit must be between 1 and 500")
+        }
+        let page: RunCatalog.Page
+        do {
+            page = try await runs.catalog.list(workspace: workspace, filter: filter, limit: limit, cursor: query.get("cursor"))
+        } catch RunCatalog.Error.invalidCursor {
+            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "cursor is not one this server issued")
+        }
+        let items = page.items.map(JSONText.run).joined(separator: ",")
+        return json(.ok, "{\"items\":[\(items)],\"next_cursor\":\(JSONText.optional(page.nextCursor))}")
+    }
+
+    func getRun(_ context: BasicRequestContext) async throws -> Response {
+        json(.ok, JSONText.run(try await runs.run(try runKey(context))))
+    }
+
+    func summary(_ context: BasicRequestContext) async throws -> Response {
+        json(.ok, try await runs.summary(try runKey(context)).json)
+    }
+
+    func append(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let key = try runKey(context)
+        let contentType = (request.headers[.contentType] ?? "application/x-ndjson").lowercased()
+        let isJSON: Bool
+        if contentType.hasPrefix("application/json") {
+            isJSON = true
+        } else if contentType.hasPrefix("application/x-ndjson") || contentType.hasPrefix("application/ndjson")
+            || contentType.hasPrefix("application/jsonl") || contentType.hasPrefix("text/plain")
+        {
+            isJSON = false
+        } else {
+            throw Problem(.unsupportedMediaType, "unsupported-media-type", "Unsupported media type", detail: "send application/x-ndjson or application/json, not \(contentType)")
+        }
+        let expected = try EventQuery.integer(request.uri.queryParameters.get("expected_last_sequence"), "expected_last_sequence")
+        let body = Array(try await collect(request.body, limit: configuration.maxBodyBytes).readableBytesView)
+        let batch = isJSON ? try EventBatch(json: body) : try EventBatch(ndjson: body)
+        let receipt = try await runs.append(batch, to: key, expectedLastSequence: expected)
+        let first = receipt.firstSequence.map(String.init) ?? "null"
+        let last = receipt.lastSequence.map(String.init) ?? "null"
+        return json(.ok, "{\"first_sequence\":\(first),\"last_sequence\":\(last),\"appended\":\(receipt.appended),\"duplicates\":\(receipt.duplicates)}")
+    }
+
+    func read(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+        let key = try runKey(context)
+        let query = try EventQuery(request, maxPageSize: configuration.maxPageSize)
+        let record = try await runs.run(key)
+        switch query.format {
+        case .json:
+            return try await page(key, query)
+        case .sse:
+            // A completed run already read to the end: 204 tells EventSource to stop reconnecting.
+            if record.status.isTerminal, query.after >= record.lastSequence {
+                return Response(status: .noContent)
+            }
+            return try eventStream(request, key: key, query: query)
+        case .ndjson:
+            return try eventStream(request, key: key, query: query)
+        }
+    }
+
+    // MARK: Helpers
+
+    func page(_ key: RunKey, _ query: EventQuery) async throws -> Response {
+        let limit = query.limit ?? configuration.defaultPageSize
+        var items: [ByteBuffer] = []
+        var position = query.after
+        reading: for try await chunk in runs.store.events(of: key, after: query.after) {
+            var full = false
+            chunk.forEachEvent { sequence, type, line in
+                guard !full else { return }
+                position = sequence
+                if query.types?.matches(type) ?? true { items.append(line) }
+                if items.count >= limit { full = true }
+            }
+            if full { break reading }
+        }
+        var body = ByteBuffer(string: "{\"items\":[")
+        for (index, item) in items.enumerated() {
+            if index > 0 { body.writeString(",") }
+            var line = item
+            body.writeBuffer(&line)
+        }
+        body.writeString("],\"next_after_sequence\":\(position)}")
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
+    }
+
+    func eventStream(_ request: Request, key: RunKey, query: EventQuery) throws -> Response {
+        let stop = StreamStop()
+        let streamer = EventStreamer(runs: runs, key: key, query: query, configuration: configuration, stop: stop)
+        var headers: HTTPFields = [.cacheControl: "no-cache"]
+        if query.format == .sse {
+            headers[.contentType] = "text/event-stream"
+            headers[.xAccelBuffering] = "no"
+        } else {
+            headers[.contentType] = "application/x-ndjson"
+            if !query.follow { headers[.contentDisposition] = "attachment; filename=\"\(key.runID).ndjson\"" }
+        }
+        let logger = self.logger
+        let live = query.format == .sse || query.follow
+        return Response(status: .ok, headers: headers, body: .init { writer in
+            do {
+                if live {
+                    // A live stream waits for events: it must also end when the client goes away
+                    // (the connection then closes after the response) or the server shuts down.
+                    try await withGracefulShutdownHandler {
+                        try await request.body.consumeWithInboundCloseHandler { _ in
+                            try await streamer.stream(to: &writer)
+                        } onInboundClosed: {
+                            stop.stop()
+                        }
+                    } onGracefulShutdown: {
+                        stop.stop()
+                    }
+                } else {
+                    // A download ends by itself; a vanished client makes the next write fail.
+                    try await streamer.stream(to: &writer)
+                }
+            } catch {
+                // The stream is already under way: the client sees it end; operators see why.
+                logger.info("an event stream ended early", metadata: ["run": "\(key)", "error": "\(error)"])
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    func collect(_ body: RequestBody, limit: Int) async throws -> ByteBuffer {
+        var collected = ByteBuffer()
+        for try await part in body {
+            guard collected.readableBytes + part.readableBytes <= limit else {
+                throw Problem(.contentTooLarge, "body-too-large", "Body too large", detail: "the body is larger than \(limit) bytes")
+            }
+            var part = part
+            collected.writeBuffer(&part)
+        }
+        return collected
+    }
+
+    func workspaceID(_ context: BasicRequestContext) throws -> String {
+        let workspace = context.parameters.get("ws") ?? ""
+        guard RunKey.isValid(workspace) else {
+            throw Problem(.badRequest, "invalid-identifier", "Invalid identifier", detail: "workspace_id must be 1-128 characters of [A-Za-z0-9_.-] and not '.' or '..'")
+        }
+        return workspace
+    }
+
+    func runKey(_ context: BasicRequestContext) throws -> RunKey {
+        let workspace = try workspaceID(context)
+        do {
+            return try RunKey(workspace: workspace, run: context.parameters.get("run") ?? "")
+        } catch {
+            throw Problem.from(error)
+        }
+    }
+
+    static func optionalString(_ value: Any?, _ name: String) throws -> String? {
+        guard let value, !(value is NSNull) else { return nil }
+        guard let string = value as? String else {
+            throw Problem(.badRequest, "invalid-body", "Invalid body", detail: "\(name) must be a string")
+        }
+        return string
+    }
+
+    static func time(_ text: String?, _ name: String) throws -> Int64? {
+        guard let text else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let plain = ISO8601DateFormatter()
+        guard let date = formatter.date(from: text) ?? plain.date(from: text) else {
+            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "\(name) must be an RFC 3339 time")
+        }
+        return Int64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import RunlogRuns
+import RunlogStorage
+
+/// An RFC 9457 problem: every error the gateway answers with, as `application/problem+json`.
+public struct Problem: HTTPResponseError, Equatable {
+    public var status: HTTPResponse.Status
+    /// A short, stable slug; the `type` URI is `/problems/<slug>`.
+    public var kind: String
+    public var title: String
+    public var detail: String
+    /// For a refused event: its 1-based line in the body.
+    public var line: Int?
+    /// For conflicts about the log's end: the run's last sequence.
+    public var lastSequence: Int64?
+    public var extraHeaders: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, _ kind: String, _ title: String, detail: String, line: Int? = nil, lastSequence: Int64? = nil) {
+        self.status = status
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+        self.line = line
+        self.lastSequence = lastSequence
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var object: [String: Any] = [
+            "type": "/problems/\(kind)", "title": title, "status": Int(status.code), "detail": detail,
+            "instance": request.uri.path,
+        ]
+        if let line { object["line"] = line }
+        if let lastSequence { object["last_sequence"] = lastSequence }
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        var headers = extraHeaders
+        headers[.contentType] = "application/problem+json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func from(_ error: RunError) -> Problem {
+        switch error {
+        case .notFound(let key): return Problem(.notFound, "run-not-found", "Run not found", detail: "run \(key.runID) does not exist in workspace \(key.workspaceID)")
+        case .exists(let key): return Problem(.conflict, "run-exists", "Run already exists", detail: "run \(key.runID) already exists in workspace \(key.workspaceID)")
+        case .closed(_, let last): return Problem(.conflict, "run-closed", "Run is completed", detail: error.description, lastSequence: last)
+        case .invalidEvent(let rejection): return Problem(.badRequest, "invalid-event", "Invalid event", detail: rejection.reason, line: rejection.line)
+        case .storage(let storage): return from(storage)
+        case .catalog(let reason): return Problem(.internalServerError, "catalog-error", "Catalog error", detail: reason)
+        }
+    }
+
+    static func from(_ error: StorageError) -> Problem {
+        switch error {
+        case .invalidIdentifier(let field, let reason): return Problem(.badRequest, "invalid-identifier", "Invalid identifier", detail: "\(field) \(reason)")
+        case .invalidEvent(let rejection): return Problem(.badRequest, "invalid-event", "Invalid event", detail: rejection.reason, line: rejection.line)
+        case .invalidBody(let reason): return Problem(.badRequest, "invalid-body", "Invalid body", detail: reason)
+        case .logNotFound(let key): return Problem(.notFound, "run-not-found", "Run not found", detail: "run \(key.runID) has no event log")
+        case .logClosed(_, let last): return Problem(.conflict, "run-closed", "Run is completed", detail: error.description, lastSequence: last)
+        case .sequenceMismatch(_, let actual): return Problem(.conflict, "sequence-mismatch", "Sequence mismatch", detail: error.description, lastSequence: actual)
+        case .logDeleted: return Problem(.gone, "log-deleted", "Event log deleted", detail: error.description)
+        case .unavailable(let reason): return Problem(.serviceUnavailable, "storage-unavailable", "Storage unavailable", detail: reason)
+        case .io, .corruptLog: return Problem(.internalServerError, "storage-error", "Storage error", detail: error.description)
+        case .shutDown, .cancelled: return Problem(.serviceUnavailable, "shutting-down", "Shutting down", detail: error.description)
+        }
+    }
+}
+
+/// Turns every error into problem+json: the gateway's own problems, the run service's and
+/// storage's errors, and Hummingbird's (unknown routes become 404, or 405 on a known path).
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Paths the gateway serves and the methods each allows, for 405 and `Allow`.
+    let routes: [(pattern: [String], methods: [HTTPRequest.Method])]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let problem as Problem {
+            throw problem
+        } catch let error as RunError {
+            throw Problem.from(error)
+        } catch let error as StorageError {
+            throw Problem.from(error)
+        } catch let error as HTTPError where error.status == .notFound {
+            let path = request.uri.path.split(separator: "/").map(String.init)
+            if let route = routes.first(where: { Self.matches($0.pattern, path) }) {
+                var problem = Problem(.methodNotAllowed, "method-not-allowed", "Method not allowed", detail: "\(request.method) is not allowed on \(request.uri.path)")
+                problem.extraHeaders[.allow] = route.methods.map(\.rawValue).joined(separator: ", ")
+                throw problem
+            }
+            throw Problem(.notFound, "not-found", "Not found", detail: "no route \(request.method) \(request.uri.path)")
+        } catch let error as HTTPError {
+            throw Problem(error.status, "http-error", error.status.reasonPhrase, detail: error.body ?? error.status.reasonPhrase)
+        }
+    }
+
+    static func matches(_ pattern: [String], _ path: [String]) -> Bool {
+        pattern.count == path.count && zip(pattern, path).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+    }
+}

@@ -1,0 +1,227 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import RunlogCatalog
+import RunlogGateway
+import RunlogRuns
+import RunlogStorage
+import Testing
+
+/// A gateway on a fresh storage root, served on a real socket for the test.
+func withGateway(
+    _ adjust: (inout GatewayConfiguration) -> Void = { _ in },
+    _ body: @escaping @Sendable (_ client: any TestClientProtocol, _ base: String, _ runs: RunService) async throws -> Void
+) async throws {
+    let root = NSTemporaryDirectory() + "runlog-gateway-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    defer {
+        do { try FileManager.default.removeItem(atPath: root) } catch { Issue.record("cleanup: \(error)") }
+    }
+    var storeConfiguration = EventStoreConfiguration(root: root)
+    storeConfiguration.durability = .flush
+    storeConfiguration.ioThreads = 2
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    let store = EventStore(configuration: storeConfiguration, logger: logger)
+    let catalog = try RunCatalog(path: root + "/catalog.sqlite")
+    let runs = RunService(store: store, catalog: catalog, logger: logger)
+    var configuration = GatewayConfiguration()
+    configuration.port = 0
+    adjust(&configuration)
+    let gateway = Gateway(runs: runs, configuration: configuration, logger: logger)
+    try await gateway.makeApplication().test(.live) { client in
+        try await body(client, "http://127.0.0.1:\(client.port!)", runs)
+    }
+    await store.shutdown()
+    try catalog.close()
+}
+
+func text(_ response: TestResponse) -> String { String(buffer: response.body) }
+
+func object(_ response: TestResponse) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any])
+}
+
+let ndjson: HTTPFields = [.contentType: "application/x-ndjson"]
+
+/// Reads an SSE stream until it ends, returning the `id:` of each event frame (and counting comments).
+func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .shared) async throws -> (ids: [Int64], comments: Int, status: Int) {
+    var request = HTTPClientRequest(url: url)
+    request.headers.add(name: "accept", value: "text/event-stream")
+    if let lastEventID { request.headers.add(name: "last-event-id", value: lastEventID) }
+    let response = try await client.execute(request, timeout: .seconds(60))
+    var ids: [Int64] = []
+    var comments = 0
+    var pending = ""
+    for try await buffer in response.body {
+        pending += String(buffer: buffer)
+        while let end = pending.range(of: "\n\n") {
+            let frame = pending[..<end.lowerBound]
+            pending = String(pending[end.upperBound...])
+            for line in frame.split(separator: "\n") {
+                if line.hasPrefix("id: ") { ids.append(Int64(line.dropFirst(4))!) }
+                if line.hasPrefix(":") { comments += 1 }
+            }
+        }
+    }
+    return (ids, comments, Int(response.status.code))
+}
+
+@Suite(.timeLimit(.minutes(2))) struct GatewayTests {
+    @Test func runsCanBeCreatedListedAndRead() async throws {
+        try await withGateway { client, _, _ in
+            let created = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_1","configuration_id":"build","metadata":{"k":"v"}}"#))
+            #expect(created.status == .created)
+            #expect(created.headers[.location] == "/v1/workspaces/ws_1/runs/run_1")
+            let run = try object(created)
+            #expect(run["status"] as? String == "queued")
+            #expect(run["events_path"] as? String == "workspaces/ws_1/runs/run_1/logs/events.ndjson")
+            #expect((run["metadata"] as? [String: String]) == ["k": "v"])
+            #expect(try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_1"}"#)).status == .conflict)
+            let generated = try object(try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post))
+            #expect((generated["id"] as? String)?.hasPrefix("run_") == true)
+
+            let appended = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: ndjson, body: ByteBuffer(string: "{\"type\":\"run.started\"}\n{\"type\":\"console.line\",\"event_id\":\"a\"}\n"))
+            #expect(text(appended) == #"{"first_sequence":1,"last_sequence":2,"appended":2,"duplicates":0}"#)
+            let again = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: #"[{"type":"console.line","event_id":"a"}]"#))
+            #expect(text(again) == #"{"first_sequence":null,"last_sequence":null,"appended":0,"duplicates":1}"#)
+
+            let list = try object(try await client.execute(uri: "/v1/workspaces/ws_1/runs?limit=1", method: .get))
+            #expect((list["items"] as? [Any])?.count == 1)
+            let cursor = try #require(list["next_cursor"] as? String)
+            let next = try object(try await client.execute(uri: "/v1/workspaces/ws_1/runs?limit=1&cursor=\(cursor)", method: .get))
+            #expect((next["items"] as? [Any])?.count == 1)
+            #expect(next["next_cursor"] is NSNull)
+            #expect(try await client.execute(uri: "/v1/workspaces/ws_1/runs?status=running", method: .get).status == .ok)
+
+            let page = try object(try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events?format=json&limit=1", method: .get))
+            #expect((page["items"] as? [[String: Any]])?.first?["sequence"] as? Int == 1)
+            #expect(page["next_after_sequence"] as? Int == 1)
+            let download = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .get, headers: [.accept: "application/x-ndjson"])
+            #expect(download.headers[.contentDisposition]?.contains("run_1.ndjson") == true)
+            #expect(text(download).split(separator: "\n").count == 2)
+            let summary = try object(try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/summary", method: .get))
+            #expect(summary["schema"] as? String == "runlog.run_summary/v1")
+            #expect(summary["event_count"] as? Int == 2)
+            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+        }
+    }
+
+    @Test func badInputGetsProblemsAndLeavesTheLogAsItWas() async throws {
+        try await withGateway({ $0.maxBodyBytes = 4096 }) { client, _, runs in
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_1"}"#))
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: ndjson, body: ByteBuffer(string: #"{"type":"run.started"}"#))
+            let cases: [(String, HTTPRequest.Method, HTTPFields, String, HTTPResponse.Status, String)] = [
+                ("/v1/workspaces/ws_1/runs/run_1/events", .post, ndjson, "{\"type\":\"a.b\"}\n{\"type\":\"a.b\",", .badRequest, "invalid-event"),
+                ("/v1/workspaces/ws_1/runs/run_1/events", .post, ndjson, "{\"type\":\"a.b\"}\n[1]", .badRequest, "invalid-event"),
+                ("/v1/workspaces/ws_1/runs/run_1/events", .post, ndjson, "{\"payload\":1}", .badRequest, "invalid-event"),
+                ("/v1/workspaces/ws_1/runs/run_1/events", .post, ndjson, "{\"type\":\"Bad Type\"}", .badRequest, "invalid-event"),
+                ("/v1/workspaces/ws_1/runs/run_1/events", .post, ndjson, String(repeating: "{\"type\":\"a.b\"}\n", count: 400), .contentTooLarge, "body-too-large"),
+                ("/v1/workspaces/ws_1/runs/run_1/events", .post, [.contentType: "application/xml"], "<a/>", .unsupportedMediaType, "unsupported-media-type"),
+                ("/v1/workspaces/ws_1/runs/run_1/events?expected_last_sequence=5", .post, ndjson, "{\"type\":\"a.b\"}", .conflict, "sequence-mismatch"),
+                ("/v1/workspaces/ws_1/runs/ghost/events", .post, ndjson, "{\"type\":\"a.b\"}", .notFound, "run-not-found"),
+                ("/v1/workspaces/ws_1/runs/..%2F..%2Fetc/events", .post, ndjson, "{\"type\":\"a.b\"}", .badRequest, "invalid-identifier"),
+                ("/v1/workspaces/ws_1/runs/..", .get, [:], "", .badRequest, "invalid-identifier"),
+                ("/v1/workspaces/ws_1/runs/run_1/events?after_sequence=-1", .get, [:], "", .badRequest, "invalid-parameter"),
+                ("/v1/workspaces/ws_1/runs/run_1/nothing", .get, [:], "", .notFound, "not-found"),
+                ("/v1/workspaces/ws_1/runs/run_1", .delete, [:], "", .methodNotAllowed, "method-not-allowed"),
+            ]
+            for (uri, method, headers, body, status, kind) in cases {
+                let response = try await client.execute(uri: uri, method: method, headers: headers, body: ByteBuffer(string: body))
+                #expect(response.status == status, "\(method) \(uri)")
+                #expect(response.headers[.contentType] == "application/problem+json", "\(method) \(uri)")
+                let problem = try object(response)
+                #expect(problem["type"] as? String == "/problems/\(kind)", "\(method) \(uri): \(problem)")
+                #expect(problem["status"] as? Int == Int(status.code))
+                #expect(problem["title"] is String && problem["detail"] is String)
+            }
+            let lined = try object(try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: ndjson, body: ByteBuffer(string: "{\"type\":\"a.b\"}\n\n{\"type\":1}")))
+            #expect(lined["line"] as? Int == 3)
+            let mismatch = try object(try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events?expected_last_sequence=9", method: .post, headers: ndjson, body: ByteBuffer(string: "{\"type\":\"a.b\"}")))
+            #expect(mismatch["last_sequence"] as? Int == 1)
+            // Nothing refused reached the log.
+            #expect(try await runs.store.lastSequence(of: try RunKey(workspace: "ws_1", run: "run_1")) == 1)
+        }
+    }
+
+    @Test func sseReplaysThenGoesLiveAndEndsAfterCompletion() async throws {
+        try await withGateway({ $0.heartbeatInterval = .milliseconds(50) }) { client, base, _ in
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_1"}"#))
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: ndjson, body: ByteBuffer(string: "{\"type\":\"run.started\"}\n{\"type\":\"console.line\"}"))
+            async let stream = readSSE(base + "/v1/workspaces/ws_1/runs/run_1/events")
+            async let resumed = readSSE(base + "/v1/workspaces/ws_1/runs/run_1/events?after_sequence=0", lastEventID: "1")
+            for index in 0..<5 {
+                _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: ndjson, body: ByteBuffer(string: "{\"type\":\"console.line\",\"payload\":\(index)}"))
+            }
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: ndjson, body: ByteBuffer(string: #"{"type":"run.completed","payload":{"status":"succeeded"}}"#))
+            let (ids, comments, status) = try await stream
+            #expect(status == 200)
+            #expect(ids == Array(1...8))
+            #expect(comments >= 1)  // the opening comment; heartbeats while idle
+            #expect(try await resumed.ids == Array(2...8))  // Last-Event-ID wins over after_sequence
+            // Reconnecting after the end: 204, so EventSource stops.
+            #expect(try await readSSE(base + "/v1/workspaces/ws_1/runs/run_1/events", lastEventID: "8").status == 204)
+        }
+    }
+
+    @Test func concurrentAppendersAndLateJoiningReadersSeeEveryEventOnce() async throws {
+        try await withGateway { client, base, _ in
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"race"}"#))
+            let url = base + "/v1/workspaces/ws_1/runs/race/events"
+            let appenders = 8
+            let perAppender = 40
+            let total = appenders * perAppender
+            // 50 streams stay open at once: a client allowing that many connections per host.
+            var clientConfiguration = HTTPClient.Configuration()
+            clientConfiguration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 100)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+            defer { _ = http.shutdown() }
+            try await withThrowingTaskGroup(of: [Int64]?.self) { group in
+                for reader in 0..<50 {
+                    group.addTask {
+                        // Join at a random moment during the appends.
+                        try await Task.sleep(for: .milliseconds(Int.random(in: 0...150)))
+                        _ = reader
+                        return try await readSSE(url, client: http).ids
+                    }
+                }
+                for appender in 0..<appenders {
+                    group.addTask {
+                        for index in 0..<perAppender {
+                            var request = HTTPClientRequest(url: url)
+                            request.method = .POST
+                            request.headers.add(name: "content-type", value: "application/x-ndjson")
+                            request.body = .bytes(ByteBuffer(string: "{\"type\":\"console.line\",\"payload\":{\"a\":\(appender),\"i\":\(index)}}"))
+                            let response = try await http.execute(request, timeout: .seconds(30))
+                            #expect(response.status == .ok)
+                            _ = try await response.body.collect(upTo: 1 << 16)
+                        }
+                        return nil
+                    }
+                }
+                var appendersDone = 0
+                var readers: [[Int64]] = []
+                while let result = try await group.next() {
+                    if let ids = result {
+                        readers.append(ids)
+                    } else {
+                        appendersDone += 1
+                        if appendersDone == appenders {
+                            var request = HTTPClientRequest(url: url)
+                            request.method = .POST
+                            request.headers.add(name: "content-type", value: "application/x-ndjson")
+                            request.body = .bytes(ByteBuffer(string: #"{"type":"run.completed","payload":{"status":"succeeded"}}"#))
+                            _ = try await http.execute(request, timeout: .seconds(30)).body.collect(upTo: 1 << 16)
+                        }
+                    }
+                }
+                #expect(readers.count == 50)
+                for ids in readers { #expect(ids == Array(1...Int64(total + 1))) }
+            }
+        }
+    }
+}

@@ -23,6 +23,7 @@ public struct Gateway: Sendable {
     /// Paths served and their methods (also what 405 answers name in `Allow`).
     static let routes: [(pattern: [String], methods: [HTTPRequest.Method])] = [
         (["healthz"], [.get]),
+        ([], [.get]),
         (["v1", "workspaces", ":ws", "runs"], [.get, .post]),
         (["v1", "workspaces", ":ws", "runs", ":run"], [.get]),
         (["v1", "workspaces", ":ws", "runs", ":run", "summary"], [.get]),
@@ -33,6 +34,9 @@ public struct Gateway: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemMiddleware(routes: Self.routes))
         router.get("healthz") { _, _ in try await self.health() }
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: ViewerPage.html)))
+        }
         let runsGroup = router.group("v1/workspaces/:ws/runs")
         runsGroup.post { request, context in try await self.createRun(request, context) }
         runsGroup.get { request, context in try await self.listRuns(request, context) }

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+
+/// Headless Chromium follows a live run with `EventSource` (the page at `/`) while the server
+/// restarts under it: the browser must resume with its own `Last-Event-ID`, receive 1...N exactly
+/// once, and stop reconnecting once the run completed.
+@Suite(.timeLimit(.minutes(3))) struct BrowserTests {
+    static let chromium = "/usr/bin/chromium"
+
+    /// A `runlog serve` child process.
+    final class Server {
+        let process = Process()
+        let output = Pipe()
+        var port = 0
+
+        init(storage: String, port: Int) throws {
+            process.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
+            process.arguments = ["serve", "--port", "\(port)", "--storage", storage]
+            process.standardOutput = output
+            process.standardError = output
+        }
+
+        func start(_ test: ServeTests) async throws {
+            try process.run()
+            let started = await test.read(output) { $0.contains("listening on") }
+            port = Int(try #require(started.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/)?.1))!
+        }
+
+        func stop() -> Int32 {
+            kill(process.processIdentifier, SIGTERM)
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+    }
+
+    /// Collects the page's console lines (`runlog: …`) from Chromium's log as they come.
+    final class ConsoleLog: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        private var waiters: [(predicate: ([String]) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+
+        init(_ pipe: Pipe) {
+            pipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+                let text = String(decoding: handle.availableData, as: UTF8.self)
+                for match in text.matches(of: /runlog: ([a-z]+(?: \d+)?)/) { self?.append(String(match.1)) }
+            }
+        }
+
+        private func append(_ line: String) {
+            lock.lock()
+            lines.append(line)
+            let ready = waiters.filter { $0.predicate(lines) }
+            waiters = waiters.filter { !$0.predicate(lines) }
+            lock.unlock()
+            for waiter in ready { waiter.continuation.resume() }
+        }
+
+        var all: [String] {
+            lock.lock()
+            defer { lock.unlock() }
+            return lines
+        }
+
+        /// Returns once the log satisfies `predicate` (the suite's time limit bounds the wait).
+        func wait(until predicate: @escaping ([String]) -> Bool) async {
+            await withCheckedContinuation { continuation in
+                lock.lock()
+                if predicate(lines) {
+                    lock.unlock()
+                    continuation.resume()
+                } else {
+                    waiters.append((predicate, continuation))
+                    lock.unlock()
+                }
+            }
+        }
+    }
+
+    @Test func aBrowserResumesAcrossARestartAndStopsAfterCompletion() async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.chromium), "chromium is needed (.ci/run installs it)")
+        let serve = ServeTests()
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let first = try Server(storage: directory.path, port: 0)
+        try await first.start(serve)
+        let base = "http://127.0.0.1:\(first.port)"
+        let events = base + "/v1/workspaces/ws_1/runs/run_1/events"
+        func append(_ line: String) throws {
+            let result = try serve.curl(["-XPOST", events, "-H", "Content-Type: application/x-ndjson", "--data-binary", line])
+            #expect(result.output.contains("\"appended\":1"), "append failed: \(result.output)")
+        }
+        _ = try serve.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-d", #"{"run_id":"run_1"}"#])
+        try append(#"{"type":"run.started"}"#)
+
+        let browser = Process()
+        browser.executableURL = URL(fileURLWithPath: Self.chromium)
+        browser.arguments = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0",
+            "--user-data-dir=\(directory.path)/chromium", "\(base)/?workspace=ws_1&run=run_1",
+        ]
+        let browserLog = Pipe()
+        browser.standardError = browserLog
+        browser.standardOutput = FileHandle.nullDevice
+        let console = ConsoleLog(browserLog)
+        try browser.run()
+        defer {
+            browser.terminate()
+            browser.waitUntilExit()
+        }
+
+        await console.wait { $0.contains("open") }
+        for index in 1...3 { try append(#"{"type":"console.line","payload":{"n":\#(index)}}"#) }
+        await console.wait { $0.contains("event 4") }
+
+        // Break the connection mid-stream: restart the server on the same port.
+        #expect(first.stop() == 0)
+        await console.wait { $0.contains("reconnecting") }
+        let second = try Server(storage: directory.path, port: first.port)
+        try await second.start(serve)
+        for index in 4...6 { try append(#"{"type":"console.line","payload":{"n":\#(index)}}"#) }
+        try append(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#)
+        await console.wait { $0.contains("closed") }
+        #expect(second.stop() == 0)
+
+        let log = console.all
+        let received = log.compactMap { $0.hasPrefix("event ") ? Int($0.dropFirst(6)) : nil }
+        #expect(received == Array(1...8), "the page saw \(log)")
+        // It reconnected (after the restart, and once more after the end) and then stopped for good.
+        #expect(log.filter { $0 == "open" }.count == 2, "\(log)")
+        #expect(log.last == "closed", "\(log)")
+    }
+}

@@ -66,7 +66,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            // docs/openapi.yaml links here; the server serves it at /openapi.yaml.
+            resources: [.copy("Resources/openapi.yaml")]
         ),
         .executableTarget(
             name: "RunlogCLI",

@@ -23,6 +23,7 @@ public struct Gateway: Sendable {
     /// Paths served and their methods (also what 405 answers name in `Allow`).
     static let routes: [(pattern: [String], methods: [HTTPRequest.Method])] = [
         (["healthz"], [.get]),
+        (["openapi.yaml"], [.get]),
         ([], [.get]),
         (["v1", "workspaces", ":ws", "runs"], [.get, .post]),
         (["v1", "workspaces", ":ws", "runs", ":run"], [.get]),
@@ -34,6 +35,10 @@ public struct Gateway: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: ProblemMiddleware(routes: Self.routes))
         router.get("healthz") { _, _ in try await self.health() }
+        let openAPI = Self.openAPIDocument
+        router.get("openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
+        }
         router.get("/") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: ViewerPage.html)))
         }
@@ -55,6 +60,14 @@ public struct Gateway: Sendable {
             logger: logger
         )
     }
+
+    /// The OpenAPI document (the package resource `docs/openapi.yaml` links to), read once.
+    public static let openAPIDocument: [UInt8] = {
+        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"), let data = try? Data(contentsOf: url) else {
+            return Array("openapi: 3.1.0\ninfo: {title: Runlog, version: unknown, description: the bundled document is missing}\npaths: {}\n".utf8)
+        }
+        return Array(data)
+    }()
 
     // MARK: Routes
 

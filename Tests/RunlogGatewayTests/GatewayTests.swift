@@ -6,7 +6,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import RunlogCatalog
-import RunlogGateway
+@testable import RunlogGateway
 import RunlogRuns
 import RunlogStorage
 import Testing
@@ -108,6 +108,9 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
             #expect(summary["schema"] as? String == "runlog.run_summary/v1")
             #expect(summary["event_count"] as? Int == 2)
             #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+            let openAPI = try await client.execute(uri: "/openapi.yaml", method: .get)
+            #expect(text(openAPI).hasPrefix("openapi: 3.1.0"))
+            #expect(try await client.execute(uri: "/", method: .get).headers[.contentType]?.hasPrefix("text/html") == true)
         }
     }
 
@@ -223,5 +226,53 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
                 for ids in readers { #expect(ids == Array(1...Int64(total + 1))) }
             }
         }
+    }
+}
+
+@Suite struct OpenAPITests {
+    /// `/v1/workspaces/{ws}/runs` for both `:ws` (Hummingbird) and `{ws}` (OpenAPI).
+    static func normalized(_ path: String) -> String {
+        "/" + path.split(separator: "/").map { $0.hasPrefix(":") || $0.hasPrefix("{") ? "{}" : String($0) }.joined(separator: "/")
+    }
+
+    /// Path → methods in docs/openapi.yaml (read loosely: path keys, then method keys under them).
+    static func documented() throws -> [String: Set<String>] {
+        let text = String(decoding: Gateway.openAPIDocument, as: UTF8.self)
+        var result: [String: Set<String>] = [:]
+        var current: String?
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("  /") && line.hasSuffix(":") {
+                current = normalized(String(line.dropFirst(2).dropLast()))
+                result[current!] = []
+            } else if line.hasPrefix("components:") {
+                current = nil
+            } else if let path = current, line.hasPrefix("    "), !line.hasPrefix("     "),
+                let method = ["get", "post", "put", "delete", "patch"].first(where: { line == "    \($0):" })
+            {
+                result[path]?.insert(method.uppercased())
+            }
+        }
+        return result
+    }
+
+    @Test func everyRegisteredRouteIsDocumentedAndAnsweredFor405() async throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let directory = NSTemporaryDirectory() + "runlog-openapi-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer {
+            do { try FileManager.default.removeItem(atPath: directory) } catch { Issue.record("cleanup: \(error)") }
+        }
+        let catalog = try RunCatalog(path: directory + "/catalog.sqlite")
+        let store = EventStore(configuration: EventStoreConfiguration(root: directory))
+        let gateway = Gateway(runs: RunService(store: store, catalog: catalog, logger: logger), configuration: GatewayConfiguration(), logger: logger)
+        let registered = Set(gateway.makeRouter().routes.map { "\($0.method.rawValue) \(Self.normalized($0.path.description))" })
+        let declared = Set(Gateway.routes.flatMap { route in route.methods.map { "\($0.rawValue) /\(route.pattern.map { $0.hasPrefix(":") ? "{}" : $0 }.joined(separator: "/"))" } })
+        let documented = Set(try Self.documented().flatMap { path, methods in methods.map { "\($0) \(path)" } })
+        #expect(registered == declared, "the 405 table is out of step with the router")
+        #expect(registered.subtracting(documented).isEmpty, "not in docs/openapi.yaml: \(registered.subtracting(documented))")
+        #expect(documented.subtracting(registered).isEmpty, "documented but not served: \(documented.subtracting(registered))")
+        await store.shutdown()
+        try catalog.close()
     }
 }

@@ -13,6 +13,7 @@ import Testing
 
 /// A gateway on a fresh storage root, served on a real socket for the test.
 func withGateway(
+    segmentBytes: Int64 = 64 << 20,
     _ adjust: (inout GatewayConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (_ client: any TestClientProtocol, _ base: String, _ runs: RunService) async throws -> Void
 ) async throws {
@@ -24,6 +25,7 @@ func withGateway(
     var storeConfiguration = EventStoreConfiguration(root: root)
     storeConfiguration.durability = .flush
     storeConfiguration.ioThreads = 2
+    storeConfiguration.segmentBytes = segmentBytes
     var logger = Logger(label: "test")
     logger.logLevel = .critical
     let store = EventStore(configuration: storeConfiguration, logger: logger)
@@ -225,6 +227,86 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
                 #expect(readers.count == 50)
                 for ids in readers { #expect(ids == Array(1...Int64(total + 1))) }
             }
+        }
+    }
+}
+
+@Suite(.timeLimit(.minutes(2))) struct GatewayStreamTests {
+    @Test func disconnectedClientsLeaveNoReaderBehind() async throws {
+        try await withGateway { client, base, runs in
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_1"}"#))
+            let key = try RunKey(workspace: "ws_1", run: "run_1")
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 100)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            let readers = (0..<20).map { index in
+                Task {
+                    var request = HTTPClientRequest(url: base + "/v1/workspaces/ws_1/runs/run_1/events" + (index % 2 == 0 ? "" : "?follow=true"))
+                    request.headers.add(name: "accept", value: index % 2 == 0 ? "text/event-stream" : "application/x-ndjson")
+                    let response = try await http.execute(request, timeout: .seconds(60))
+                    for try await _ in response.body {}
+                }
+            }
+            // All twenty are waiting for events...
+            while runs.store.watcherCount(of: key) < 20 { await Task.yield() }
+            // ...then every client goes away: each stream must notice and let go.
+            for reader in readers { reader.cancel() }
+            try await http.shutdown()
+            while runs.store.watcherCount(of: key) > 0 { await Task.yield() }
+            #expect(runs.store.watcherCount(of: key) == 0)
+        }
+    }
+
+    @Test func createAndStreamNDJSONFollowFiltersAndSegments() async throws {
+        try await withGateway(segmentBytes: 2048) { client, base, runs in
+            // POST .../runs?stream=true: the new run's SSE stream, for fetch-based clients.
+            var create = HTTPClientRequest(url: base + "/v1/workspaces/ws_1/runs?stream=true")
+            create.method = .POST
+            create.body = .bytes(ByteBuffer(string: #"{"run_id":"run_s"}"#))
+            let created = try await HTTPClient.shared.execute(create, timeout: .seconds(30))
+            #expect(created.headers.first(name: "content-type") == "text/event-stream")
+            let lines = (1...60).map { #"{"type":"console.line","payload":{"n":\#($0),"pad":"\#(String(repeating: "p", count: 60))"}}"# }
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_s/events", method: .post, headers: ndjson, body: ByteBuffer(string: #"{"type":"run.started"}"# + "\n" + lines.joined(separator: "\n")))
+            let key = try RunKey(workspace: "ws_1", run: "run_s")
+            #expect(try await runs.store.archiveClosedSegments(of: key).count >= 2)
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_s/events", method: .post, headers: ndjson, body: ByteBuffer(string: #"{"type":"run.completed","payload":{"status":"succeeded"}}"#))
+            var streamed = ""
+            for try await part in created.body { streamed += String(buffer: part) }
+            #expect(streamed.components(separatedBy: "\nid: ").count - 1 == 62)
+
+            // NDJSON across plain and gzipped segments, whole.
+            let download = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_s/events", method: .get)
+            #expect(text(download).split(separator: "\n").count == 62)
+            // from_sequence is inclusive; types filters with a suffix wildcard; limit bounds.
+            let page = try object(try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_s/events?format=json&from_sequence=61&types=run.*", method: .get))
+            #expect((page["items"] as? [[String: Any]])?.map { $0["sequence"] as? Int } == [62])
+            // Live streams close their connection when they end: read them on connections of their own.
+            func fetch(_ path: String) async throws -> String {
+                let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + path), timeout: .seconds(30))
+                return String(buffer: try await response.body.collect(upTo: 1 << 20))
+            }
+            #expect(try await fetch("/v1/workspaces/ws_1/runs/run_s/events?follow=true&after_sequence=59&limit=2").split(separator: "\n").count == 2)
+            // A follow on a completed run ends after run.completed.
+            #expect(try await fetch("/v1/workspaces/ws_1/runs/run_s/events?follow=true&after_sequence=60").split(separator: "\n").count == 2)
+        }
+    }
+
+    @Test func hostileBodiesAreRefused() async throws {
+        try await withGateway { client, _, runs in
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_1"}"#))
+            var invalidUTF8 = ByteBuffer(string: #"{"type":"a.b","payload":""#)
+            invalidUTF8.writeBytes([0xC3, 0x28, 0xFF])
+            invalidUTF8.writeString(#""}"#)
+            let utf8 = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: ndjson, body: invalidUTF8)
+            #expect(utf8.status == .badRequest)
+            #expect((try object(utf8)["detail"] as? String)?.contains("UTF-8") == true)
+            let big = #"{"type":"a.b","payload":""# + String(repeating: "x", count: (1 << 20) + 10) + #""}"#
+            let oversized = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: ndjson, body: ByteBuffer(string: big))
+            #expect(oversized.status == .badRequest)
+            #expect((try object(oversized)["detail"] as? String)?.contains("more than the limit") == true)
+            let malformed = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: "[{\"type\":\"a.b\"},"))
+            #expect(malformed.status == .badRequest)
+            #expect(try await runs.store.lastSequence(of: try RunKey(workspace: "ws_1", run: "run_1")) == 0)
         }
     }
 }

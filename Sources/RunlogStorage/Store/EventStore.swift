@@ -135,8 +135,8 @@ public final class EventStore: Service, Sendable {
     /// Log files currently open for writing.
     public var openFileCount: Int { environment.openFiles.value }
 
-    /// Readers waiting in ``waitForEvents(of:after:)`` on a run (for tests and metrics).
-    func watcherCount(of key: RunKey) -> Int {
+    /// Readers waiting in ``waitForEvents(of:after:)`` on a run (live streams; for metrics and tests).
+    public func watcherCount(of key: RunKey) -> Int {
         logs.withLock { $0[key] }?.watcherCount ?? 0
     }
 

@@ -12,17 +12,20 @@ import ServiceLifecycle
 public struct Gateway: Sendable {
     public let runs: RunService
     public let configuration: GatewayConfiguration
+    public let metrics: GatewayMetrics
     let logger: Logger
 
-    public init(runs: RunService, configuration: GatewayConfiguration, logger: Logger) {
+    public init(runs: RunService, configuration: GatewayConfiguration, logger: Logger, metrics: GatewayMetrics = GatewayMetrics()) {
         self.runs = runs
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Paths served and their methods (also what 405 answers name in `Allow`).
     static let routes: [(pattern: [String], methods: [HTTPRequest.Method])] = [
         (["healthz"], [.get]),
+        (["metrics"], [.get]),
         (["openapi.yaml"], [.get]),
         ([], [.get]),
         (["v1", "workspaces", ":ws", "runs"], [.get, .post]),
@@ -33,8 +36,12 @@ public struct Gateway: Sendable {
 
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware(routes: Self.routes))
         router.get("healthz") { _, _ in try await self.health() }
+        router.get("metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.text)))
+        }
         let openAPI = Self.openAPIDocument
         router.get("openapi.yaml") { _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
@@ -161,9 +168,17 @@ public struct Gateway: Sendable {
             throw Problem(.unsupportedMediaType, "unsupported-media-type", "Unsupported media type", detail: "send application/x-ndjson or application/json, not \(contentType)")
         }
         let expected = try EventQuery.integer(request.uri.queryParameters.get("expected_last_sequence"), "expected_last_sequence")
-        let body = Array(try await collect(request.body, limit: configuration.maxBodyBytes).readableBytesView)
-        let batch = isJSON ? try EventBatch(json: body) : try EventBatch(ndjson: body)
-        let receipt = try await runs.append(batch, to: key, expectedLastSequence: expected)
+        let receipt: AppendReceipt
+        do {
+            let body = Array(try await collect(request.body, limit: configuration.maxBodyBytes).readableBytesView)
+            let batch = isJSON ? try EventBatch(json: body) : try EventBatch(ndjson: body)
+            receipt = try await runs.append(batch, to: key, expectedLastSequence: expected)
+        } catch {
+            let problem = (error as? Problem) ?? (error as? RunError).map(Problem.from) ?? (error as? StorageError).map(Problem.from)
+            metrics.rejected(reason: problem?.kind ?? "error")
+            throw error
+        }
+        metrics.appended(events: receipt.appended, bytes: receipt.storedBytes)
         let first = receipt.firstSequence.map(String.init) ?? "null"
         let last = receipt.lastSequence.map(String.init) ?? "null"
         return json(.ok, "{\"first_sequence\":\(first),\"last_sequence\":\(last),\"appended\":\(receipt.appended),\"duplicates\":\(receipt.duplicates)}")
@@ -226,7 +241,11 @@ public struct Gateway: Sendable {
         }
         let logger = self.logger
         let live = query.format == .sse || query.follow
+        let metrics = self.metrics
+        let format = query.format == .sse ? "sse" : (query.follow ? "ndjson_follow" : "ndjson")
         return Response(status: .ok, headers: headers, body: .init { writer in
+            metrics.readers(format, change: 1)
+            defer { metrics.readers(format, change: -1) }
             do {
                 if live {
                     // A live stream waits for events: it must also end when the client goes away

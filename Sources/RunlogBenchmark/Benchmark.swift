@@ -36,15 +36,8 @@ struct StorageBenchmark: AsyncParsableCommand {
     var quick = false
 
     func run() async throws {
-        try? FileManager.default.removeItem(atPath: directory)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer {
-            do {
-                try FileManager.default.removeItem(atPath: directory)
-            } catch {
-                print("warning: could not remove \(directory): \(error)")
-            }
-        }
+        try ScratchDirectory.prepare(directory)
+        defer { ScratchDirectory.remove(directory) }
         let scale = quick ? 10 : 1
         print("# runlog-bench (\(repetitions) repetitions, medians)\n")
         print("payload: \(Workload.sampleLine.utf8.count) bytes of producer JSON per event\n")
@@ -115,4 +108,20 @@ struct Measurement {
     var events: Int
     var bytes: Int
     var seconds: Double
+}
+
+/// The directory a benchmark writes to: emptied before, removed after.
+enum ScratchDirectory {
+    static func prepare(_ path: String) throws {
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    static func remove(_ path: String) {
+        do {
+            try FileManager.default.removeItem(atPath: path)
+        } catch {
+            print("warning: could not remove \(path): \(error)")
+        }
+    }
 }

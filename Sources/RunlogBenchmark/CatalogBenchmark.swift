@@ -24,15 +24,8 @@ struct CatalogBenchmark: AsyncParsableCommand {
     var events: Int = 1_000_000
 
     func run() async throws {
-        try? FileManager.default.removeItem(atPath: directory)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer {
-            do {
-                try FileManager.default.removeItem(atPath: directory)
-            } catch {
-                print("warning: could not remove \(directory): \(error)")
-            }
-        }
+        try ScratchDirectory.prepare(directory)
+        defer { ScratchDirectory.remove(directory) }
         print("# runlog-bench catalog (medians)\n")
         try await listing()
         try await summaries()

@@ -261,6 +261,26 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
         }
     }
 
+    @Test func idleStreamsGetHeartbeats() async throws {
+        try await withGateway({ $0.heartbeatInterval = .milliseconds(50) }) { client, base, _ in
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"idle"}"#))
+            var request = HTTPClientRequest(url: base + "/v1/workspaces/ws_1/runs/idle/events")
+            request.headers.add(name: "accept", value: "text/event-stream")
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            #expect(response.headers.first(name: "cache-control") == "no-cache")
+            #expect(response.headers.first(name: "x-accel-buffering") == "no")
+            var text = ""
+            for try await part in response.body {
+                text += String(buffer: part)
+                if text.components(separatedBy: ": heartbeat\n\n").count > 2 { break }
+            }
+            // Nothing happened on the run, and the stream said so twice.
+            #expect(text.hasPrefix(": runlog event stream\nretry: 2000\n\n"))
+            #expect(text.components(separatedBy: ": heartbeat\n\n").count > 2)
+            #expect(!text.contains("id: "))
+        }
+    }
+
     @Test func createAndStreamNDJSONFollowFiltersAndSegments() async throws {
         try await withGateway(segmentBytes: 2048) { client, base, runs in
             // POST .../runs?stream=true: the new run's SSE stream, for fetch-based clients.

@@ -32,6 +32,8 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var options: StorageOptions
 
     func run() async throws {
+        // Operational logs go to stdout, apart from events (in the logs) and metrics (/metrics).
+        LoggingSystem.bootstrap(StreamLogHandler.standardOutput)
         var logger = Logger(label: "runlog")
         logger.logLevel = .info
         try FileManager.default.createDirectory(atPath: options.storage, withIntermediateDirectories: true)

@@ -92,11 +92,13 @@ import Testing
         _ = try serve.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-d", #"{"run_id":"run_1"}"#])
         try append(#"{"type":"run.started"}"#)
 
+        let profile = TemporaryDirectory()
+        defer { profile.removeEventually() }
         let browser = Process()
         browser.executableURL = URL(fileURLWithPath: Self.chromium)
         browser.arguments = [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0",
-            "--user-data-dir=\(directory.path)/chromium", "\(base)/?workspace=ws_1&run=run_1",
+            "--user-data-dir=\(profile.path)", "\(base)/?workspace=ws_1&run=run_1",
         ]
         let browserLog = Pipe()
         browser.standardError = browserLog

@@ -24,6 +24,20 @@ struct TemporaryDirectory {
             Issue.record("could not remove \(path): \(error)")
         }
     }
+
+    /// Removes a directory that exited processes' children may still be writing to (a browser
+    /// profile): retries for up to five seconds, then records the failure.
+    func removeEventually() {
+        for _ in 0..<50 {
+            do {
+                try FileManager.default.removeItem(atPath: path)
+                return
+            } catch {
+                usleep(100_000)
+            }
+        }
+        remove()
+    }
 }
 
 /// Log messages kept in memory, to assert on what the engine reports.

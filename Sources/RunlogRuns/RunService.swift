@@ -155,11 +155,7 @@ public final class RunService: Service, Sendable {
                 record.status = status
                 record.exitCode = completion.exitCode
                 record.completedAt = completion.at
-                record.startedAt = record.startedAt ?? builder.startedAt
-                record.lastSequence = builder.lastSequenceSeen
-                record.eventCount = builder.eventCount
-                record.byteSize = builder.storedBytes
-                record.errorCount = builder.errorCount
+                record.takeCounts(from: builder)
                 record.summary = summary.json
             }
         } catch {
@@ -247,11 +243,7 @@ public final class RunService: Service, Sendable {
             do {
                 try await catalog.update(workspace: key.workspaceID, id: key.runID) { row in
                     row.status = status
-                    row.startedAt = row.startedAt ?? builder.startedAt
-                    row.lastSequence = builder.lastSequenceSeen
-                    row.eventCount = builder.eventCount
-                    row.byteSize = builder.storedBytes
-                    row.errorCount = builder.errorCount
+                    row.takeCounts(from: builder)
                     row.summary = builder.summary(status: status.rawValue, exitCode: nil).json
                 }
             } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RunlogCatalog
 import RunlogStorage
 
 /// A run's summary, folded from its events. Schema `runlog.run_summary/v1`, documented in
@@ -142,6 +143,17 @@ public struct SummaryBuilder: Sendable {
             durationMs: duration, errorCount: errorCount, lastError: lastError,
             producerSummary: completion?.producerSummary
         )
+    }
+}
+
+extension RunRecord {
+    /// Takes a run's counts (last sequence, events, bytes, errors) and start time from its folded events.
+    mutating func takeCounts(from builder: SummaryBuilder) {
+        lastSequence = builder.lastSequenceSeen
+        eventCount = builder.eventCount
+        byteSize = builder.storedBytes
+        errorCount = builder.errorCount
+        startedAt = startedAt ?? builder.startedAt
     }
 }
 

@@ -109,11 +109,7 @@ extension RunService {
         do {
             try await catalog.update(workspace: key.workspaceID, id: key.runID) { row in
                 row.eventsPath = pointer
-                row.lastSequence = builder.lastSequenceSeen
-                row.eventCount = builder.eventCount
-                row.byteSize = builder.storedBytes
-                row.errorCount = builder.errorCount
-                row.startedAt = row.startedAt ?? builder.startedAt
+                row.takeCounts(from: builder)
                 if let completion, !row.status.isTerminal {
                     row.status = RunStatus(rawValue: completion.status) ?? .succeeded
                     row.exitCode = completion.exitCode

@@ -504,7 +504,7 @@ final class RunLog: Sendable {
                 }
                 if !fillsSegment { remaining.moveReaderIndex(forwardBy: remaining.readableBytes) }
                 try writeAll(part, to: writer, synchronously: synchronously)
-                let lastInPart = lastSequence(in: part)
+                let lastInPart = part.withUnsafeReadableBytes(StoredLine.lastSequence(inLines:))
                 outcome.writtenThrough = lastInPart
                 outcome.active = .init(firstSequence: writer.firstSequence, readableLength: writer.committedLength, inode: writer.inode)
                 if fillsSegment, let closed = rotate(writer, lastSequence: lastInPart) {
@@ -537,15 +537,6 @@ final class RunLog: Sendable {
             throw error
         }
         writer.committedLength += Int64(part.readableBytes)
-    }
-
-    /// The sequence of the last line in `lines`.
-    private func lastSequence(in lines: ByteBuffer) -> Int64 {
-        lines.withUnsafeReadableBytes { bytes in
-            let body = UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - 1)])
-            let start = body.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
-            return StoredLine.sequence(of: UnsafeRawBufferPointer(rebasing: bytes[start...])) ?? 0
-        }
     }
 
     /// Gives the full active segment its closed name; nil (and the segment keeps growing) when

@@ -24,6 +24,13 @@ enum StoredLine {
         return quoted(in: line, after: type.upperBound, prefix: eventIDPrefix)
     }
 
+    /// The sequence of the last line in `lines` (whole lines, each ending with a newline).
+    static func lastSequence(inLines lines: UnsafeRawBufferPointer) -> Int64 {
+        let body = UnsafeRawBufferPointer(rebasing: lines[0..<(lines.count - 1)])
+        let start = body.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
+        return sequence(of: UnsafeRawBufferPointer(rebasing: lines[start...])) ?? 0
+    }
+
     /// Whether `line` (without its newline) is a complete, valid stored event line.
     static func isValid(_ line: UnsafeRawBufferPointer) -> Bool {
         guard sequence(of: line) != nil, eventID(of: line) != nil else { return false }

@@ -111,7 +111,7 @@ final class LogCursor {
             }
             if lines.readableBytes == 0 { return nil }
         }
-        var last = lastSequence(in: lines)
+        var last = lines.withUnsafeReadableBytes(StoredLine.lastSequence(inLines:))
         let limit = self.limit
         if last > limit {
             // Cut at the limit: find the first line past it.
@@ -128,20 +128,11 @@ final class LogCursor {
             defer { position = limit }
             if length == 0 { return nil }
             lines = lines.getSlice(at: lines.readerIndex, length: length)!
-            last = lastSequence(in: lines)
+            last = lines.withUnsafeReadableBytes(StoredLine.lastSequence(inLines:))
         }
         let firstKept = lines.withUnsafeReadableBytes { StoredLine.sequence(of: $0) } ?? 0
         position = last
         return EventChunk(bytes: lines, firstSequence: firstKept, lastSequence: last)
-    }
-
-    private func lastSequence(in lines: ByteBuffer) -> Int64 {
-        lines.withUnsafeReadableBytes { bytes in
-            // Start of the last line: after the newline before the final one.
-            let body = UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - 1)])
-            let start = body.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0
-            return StoredLine.sequence(of: UnsafeRawBufferPointer(rebasing: bytes[start...])) ?? 0
-        }
     }
 
     private enum Opening { case opened, stale, none }

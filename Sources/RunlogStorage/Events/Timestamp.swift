@@ -73,3 +73,36 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         output[23] = UInt8(ascii: "Z")
     }
 }
+
+extension Timestamp {
+    /// Parses exactly the form the server writes (`2026-11-22T10:00:00.123Z`); nil otherwise.
+    public init?(rfc3339 text: String) {
+        self.init(rfc3339: Array(text.utf8))
+    }
+
+    /// Parses exactly the form the server writes, from its UTF-8 bytes.
+    public init?(rfc3339 bytes: some Collection<UInt8>) {
+        let bytes = Array(bytes)
+        guard bytes.count == Self.formattedLength, bytes[23] == UInt8(ascii: "Z") else { return nil }
+        func number(_ range: Range<Int>) -> Int64? {
+            var value: Int64 = 0
+            for index in range {
+                let digit = Int64(bytes[index]) - 48
+                guard (0...9).contains(digit) else { return nil }
+                value = value * 10 + digit
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
+            let minute = number(14..<16), let second = number(17..<19), let millisecond = number(20..<23)
+        else { return nil }
+        // Days from civil (Howard Hinnant's algorithm).
+        let shiftedYear = month <= 2 ? year - 1 : year
+        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
+        let yearOfEra = shiftedYear - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        let days = era * 146_097 + dayOfEra - 719_468
+        self.init(millisecondsSinceEpoch: ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millisecond)
+    }
+}

@@ -176,4 +176,40 @@ enum FileSystem {
     static func exists(_ path: String) -> Bool {
         access(path, F_OK) == 0
     }
+
+    /// Removes `path` and everything under it (without following symbolic links); returns the
+    /// bytes of the files removed, 0 when nothing was there.
+    @discardableResult
+    static func removeTree(_ path: String) throws(SystemError) -> Int64 {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT { return 0 }
+            throw SystemError("lstat", path: path, errno: errno)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
+            try removeFile(path)
+            return Int64(info.st_size)
+        }
+        var removed: Int64 = 0
+        for name in try contentsOfDirectory(path) ?? [] {
+            removed += try removeTree(path + "/" + name)
+        }
+        guard rmdir(path) == 0 || errno == ENOENT else { throw SystemError("rmdir", path: path, errno: errno) }
+        return removed
+    }
+
+    /// The bytes of the files under `path` (0 when it does not exist).
+    static func treeSize(_ path: String) throws(SystemError) -> Int64 {
+        var info = stat()
+        guard lstat(path, &info) == 0 else {
+            if errno == ENOENT { return 0 }
+            throw SystemError("lstat", path: path, errno: errno)
+        }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { return Int64(info.st_size) }
+        var total: Int64 = 0
+        for name in try contentsOfDirectory(path) ?? [] {
+            total += try treeSize(path + "/" + name)
+        }
+        return total
+    }
 }

@@ -4,6 +4,8 @@ import Glibc
 import Darwin
 #endif
 
+import Logging
+
 /// Gzips closed segments so that no reader, and no crash, ever sees a partial archive:
 /// write a locked temporary file, fsync it, rename it into place, fsync the directory, and
 /// only then remove the plain segment.
@@ -41,5 +43,15 @@ public enum SegmentArchiver {
             _ = try? FileSystem.removeFile(temporaryPath)
             throw error
         }
+    }
+
+    /// Removes a temporary archive file whose writer is gone (its lock is free): the leftover
+    /// of an interrupted archive. Returns whether it removed it.
+    @discardableResult
+    static func removeIfAbandoned(_ path: String, logger: Logger) throws -> Bool {
+        guard let file = try PosixFile.openIfExists(path: path, flags: O_RDONLY), try file.tryLockExclusively() else { return false }
+        try FileSystem.removeFile(path)
+        logger.notice("removed an interrupted archive file", metadata: ["path": "\(path)"])
+        return true
     }
 }

@@ -37,13 +37,7 @@ enum LogRecovery {
                 closed.append(segment)
             case .temporary:
                 // A temporary whose writer is gone (its lock is free) is an interrupted archive.
-                let path = directory + "/" + name
-                let file = try PosixFile(path: path, flags: O_RDONLY)
-                if try file.tryLockExclusively() {
-                    try FileSystem.removeFile(path)
-                    removed = true
-                    logger.notice("removed an interrupted archive file", metadata: ["path": "\(path)"])
-                }
+                if try SegmentArchiver.removeIfAbandoned(directory + "/" + name, logger: logger) { removed = true }
             case .unknown:
                 logger.warning("ignoring an unexpected file in a log directory", metadata: ["path": "\(directory)/\(name)"])
             }

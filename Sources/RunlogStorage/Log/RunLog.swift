@@ -125,6 +125,9 @@ final class RunLog: Sendable {
 
     var lastUse: ContinuousClock.Instant { state.withLock { $0.lastUse } }
 
+    /// Whether the log holds its terminal event.
+    var isSealed: Bool { state.withLock { $0.sealedAt != nil } }
+
     /// Readers currently waiting for new lines.
     var watcherCount: Int { state.withLock { $0.watchers.count } }
 
@@ -761,6 +764,25 @@ final class RunLog: Sendable {
             state.phase = .retired
             state.writer = nil
             state.producerIDs = nil
+            return true
+        }
+    }
+
+    /// Retires a sealed log with nothing pending, so that its next use reads the files again:
+    /// another process (retention) may have renamed or removed them. Live readers waiting on
+    /// it are told to start over on the replacement. Live logs are left alone: only this
+    /// process changes their files.
+    func retireIfSealed() -> Bool {
+        state.withLock { state in
+            guard case .open = state.phase, state.sealedAt != nil, !state.flush.isFlushing,
+                state.lastSequence == state.writtenSequence, state.waiters.isEmpty, state.spaceWaiters.isEmpty
+            else { return false }
+            state.phase = .retired
+            state.writer = nil
+            state.producerIDs = nil
+            let watchers = state.watchers
+            state.watchers.removeAll()
+            for watcher in watchers.values { watcher.continuation.resume(throwing: RunLogRetired()) }
             return true
         }
     }

@@ -6,6 +6,7 @@ enum StoredLine {
     private static let sequencePrefix = Array("{\"sequence\":".utf8)
     private static let typePrefix = Array(",\"type\":\"".utf8)
     private static let eventIDPrefix = Array("\",\"event_id\":\"".utf8)
+    private static let createdAtPrefix = Array("\",\"created_at\":\"".utf8)
 
     /// The sequence of a stored line, or nil when the line does not start like one.
     static func sequence(of line: UnsafeRawBufferPointer) -> Int64? {
@@ -22,6 +23,14 @@ enum StoredLine {
     static func eventID(of line: UnsafeRawBufferPointer) -> Range<Int>? {
         guard let type = type(of: line) else { return nil }
         return quoted(in: line, after: type.upperBound, prefix: eventIDPrefix)
+    }
+
+    /// The server's `created_at` of a stored line.
+    static func createdAt(of line: UnsafeRawBufferPointer) -> Timestamp? {
+        guard let eventID = eventID(of: line), let range = quoted(in: line, after: eventID.upperBound, prefix: createdAtPrefix) else {
+            return nil
+        }
+        return Timestamp(rfc3339: line[range])
     }
 
     /// The sequence of the last line in `lines` (whole lines, each ending with a newline).

@@ -53,7 +53,10 @@ public struct EventLogReader: AsyncSequence, Sendable {
                     guard staleSnapshots <= 8 else {
                         throw StorageError.corruptLog("the files of run \(key) keep changing under the reader")
                     }
-                    box.cursor.reset(to: try await store.snapshot(of: key))
+                    // Files changed under the snapshot: rotation and archiving in this process
+                    // are in the next snapshot; retention elsewhere needs the sealed log re-read.
+                    if staleSnapshots > 1 { store.forgetSealedLog(of: key) }
+                    box.cursor.reset(to: try await store.snapshotOfExistingLog(key))
                 }
             }
         }

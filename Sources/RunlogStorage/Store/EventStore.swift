@@ -4,6 +4,12 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The storage engine: every run's append-only NDJSON log under one storage root.
 ///
 /// Appends are validated, sequenced and buffered per run, flushed by count, bytes and time,
@@ -50,7 +56,11 @@ public final class EventStore: Service, Sendable {
     /// first event. Returns false when the log already existed.
     @discardableResult
     public func createLog(for key: RunKey) async throws(StorageError) -> Bool {
-        try await withLog(key) { log in try await log.create() }
+        if let log = logs.withLock({ $0[key] }), log.isSealed, !FileSystem.exists(log.directory) {
+            // Retention deleted this sealed log; the id is being used again.
+            forgetSealedLog(of: key)
+        }
+        return try await withLog(key) { log in try await log.create() }
     }
 
     /// Writes every run's buffered lines now and waits for them.
@@ -71,6 +81,15 @@ public final class EventStore: Service, Sendable {
     /// What may be read of a run's log now.
     public func snapshot(of key: RunKey) async throws(StorageError) -> LogSnapshot {
         try await withLog(key) { log in try await log.snapshot() }
+    }
+
+    /// A new snapshot of a log already being read: its absence now means it was deleted.
+    func snapshotOfExistingLog(_ key: RunKey) async throws(StorageError) -> LogSnapshot {
+        do {
+            return try await snapshot(of: key)
+        } catch .logNotFound {
+            throw .logDeleted(key)
+        }
     }
 
     /// The last sequence of a run's log, creating the log if it has none (a cheap probe that the
@@ -101,7 +120,13 @@ public final class EventStore: Service, Sendable {
     /// only the end of the log.
     public func lastEvents(of key: RunKey, count: Int) async throws(StorageError) -> [ByteBuffer] {
         let snapshot = try await snapshot(of: key)
-        return try await runBlocking { try TailReader.lastLines(of: snapshot, count: count) }
+        do {
+            return try await runBlocking { try TailReader.lastLines(of: snapshot, count: count) }
+        } catch .io(let error) where error.errno == ENOENT && forgetSealedLog(of: key) {
+            // Retention moved the sealed log's files since the snapshot: read them afresh.
+            let fresh = try await self.snapshot(of: key)
+            return try await runBlocking { try TailReader.lastLines(of: fresh, count: count) }
+        }
     }
 
     /// Checks a run's files without changing them (see ``LogInspector``).
@@ -128,6 +153,18 @@ public final class EventStore: Service, Sendable {
             }
             return results
         }
+    }
+
+    /// Drops what the store holds in memory about a sealed run's log, so its next use reads
+    /// the files again: for when another process (retention) compressed or deleted them.
+    /// Returns false when the log is live or has work pending (then nothing changes).
+    @discardableResult
+    public func forgetSealedLog(of key: RunKey) -> Bool {
+        guard let log = logs.withLock({ $0[key] }), log.retireIfSealed() else { return false }
+        logs.withLock { logs in
+            if logs[key] === log { logs[key] = nil }
+        }
+        return true
     }
 
     // MARK: Resources

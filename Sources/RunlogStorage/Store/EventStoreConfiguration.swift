@@ -36,9 +36,10 @@ public struct EventStoreConfiguration: Sendable {
         "\(root)/workspaces/\(key.workspaceID)/runs/\(key.runID)/logs"
     }
 
-    /// The path of a run's active segment relative to the storage root (the catalog's `events_path`).
-    public static func relativeEventsPath(for key: RunKey) -> String {
-        "workspaces/\(key.workspaceID)/runs/\(key.runID)/logs/\(SegmentName.activeFileName)"
+    /// A run's `logs/` directory relative to the storage root (the catalog's `events_path`):
+    /// it holds every segment, whatever rotation and compression named them.
+    public static func relativeLogDirectory(for key: RunKey) -> String {
+        "workspaces/\(key.workspaceID)/runs/\(key.runID)/logs"
     }
 
     var flushPolicy: FlushStateMachine.Policy {

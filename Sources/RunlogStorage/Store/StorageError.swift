@@ -14,6 +14,8 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case sequenceMismatch(expected: Int64, actual: Int64)
     /// The log was deleted while it was being read (for example by retention).
     case logDeleted(RunKey)
+    /// The log does not end with its terminal event, so it cannot be compressed whole.
+    case logNotSealed(RunKey)
     /// A file operation failed: the batch was not acknowledged and the log is still readable.
     case io(SystemError)
     /// Too much is waiting to be written (the disk is failing or too slow); try again later.
@@ -35,6 +37,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .sequenceMismatch(let expected, let actual):
             return "expected last sequence \(expected) but the log is at \(actual)"
         case .logDeleted(let key): return "the event log of run \(key) was deleted"
+        case .logNotSealed(let key): return "the event log of run \(key) does not end with its terminal event"
         case .io(let error): return error.description
         case .unavailable(let reason): return "storage unavailable: \(reason)"
         case .corruptLog(let reason): return "corrupt event log: \(reason)"

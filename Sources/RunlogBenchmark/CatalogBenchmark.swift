@@ -46,7 +46,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
                 // Several runs per millisecond, so pages cut through ties.
                 try statement.execute(arguments: [
                     String(format: "run_%07d", index), "config_\(index % 10)", statuses[index % statuses.count].rawValue,
-                    1_795_341_600_000 + Int64(index / 3), "workspaces/ws_1/runs/run_\(index)/logs/events.ndjson",
+                    1_795_341_600_000 + Int64(index / 3), "workspaces/ws_1/runs/run_\(index)/logs",
                 ])
             }
         }

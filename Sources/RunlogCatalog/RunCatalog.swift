@@ -103,6 +103,28 @@ public final class RunCatalog: Sendable {
                 CREATE INDEX runs_by_configuration ON runs (workspace_id, configuration_id, created_at DESC, id DESC);
                 """)
         }
+        migrator.registerMigration("v2: retention") { db in
+            try db.alter(table: "runs") { table in
+                table.add(column: "logs_compressed_at", .integer)
+            }
+            // `events_path` now names the run's log directory: the files in it change names as
+            // segments rotate and are compressed, the directory stays until retention deletes it.
+            try db.execute(sql: """
+                UPDATE runs SET events_path = substr(events_path, 1, length(events_path) - length('/events.ndjson'))
+                WHERE events_path LIKE '%/events.ndjson'
+                """)
+            // Retention scans, oldest first; each WHERE matches one query's exactly (partial indexes).
+            try db.execute(sql: """
+                CREATE INDEX runs_awaiting_compression ON runs (completed_at, workspace_id, id)
+                    WHERE completed_at IS NOT NULL AND logs_compressed_at IS NULL AND logs_deleted_at IS NULL;
+                CREATE INDEX runs_with_logs_by_completion ON runs (completed_at, workspace_id, id)
+                    WHERE completed_at IS NOT NULL AND logs_deleted_at IS NULL;
+                CREATE INDEX runs_without_logs_by_completion ON runs (completed_at, workspace_id, id)
+                    WHERE completed_at IS NOT NULL AND logs_deleted_at IS NOT NULL;
+                CREATE INDEX runs_live_by_creation ON runs (created_at, workspace_id, id)
+                    WHERE completed_at IS NULL;
+                """)
+        }
         return migrator
     }
 

@@ -18,12 +18,15 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord, Persista
     public var eventCount: Int64
     public var byteSize: Int64
     public var errorCount: Int64
-    /// The active segment's path relative to the storage root; nil once retention deleted the logs.
+    /// The run's log directory relative to the storage root; nil once retention deleted the logs.
     public var eventsPath: String?
     /// The run summary (JSON, `runlog.run_summary/v1`).
     public var summary: String?
     /// The producer's metadata object (JSON).
     public var metadata: String?
+    /// When retention gzipped the whole log (milliseconds since the epoch).
+    public var logsCompressedAt: Int64?
+    /// When retention deleted the log files.
     public var logsDeletedAt: Int64?
 
     public init(
@@ -45,6 +48,7 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord, Persista
         self.eventsPath = eventsPath
         self.summary = nil
         self.metadata = metadata
+        self.logsCompressedAt = nil
         self.logsDeletedAt = nil
     }
 
@@ -64,6 +68,7 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord, Persista
         case eventsPath = "events_path"
         case summary
         case metadata
+        case logsCompressedAt = "logs_compressed_at"
         case logsDeletedAt = "logs_deleted_at"
     }
 }

@@ -58,7 +58,7 @@ public final class RunService: Service, Sendable {
         }
         let record = RunRecord(
             workspaceID: workspace, id: id, configurationID: configurationID, createdAt: wallClock().millisecondsSinceEpoch,
-            eventsPath: EventStoreConfiguration.relativeEventsPath(for: key), metadata: metadata
+            eventsPath: EventStoreConfiguration.relativeLogDirectory(for: key), metadata: metadata
         )
         do {
             try await catalog.create(record)

@@ -59,7 +59,7 @@ extension RunService {
         guard inspection.exists else { return [finding("the run has no log directory")] }
 
         var findings: [VerificationReport.Finding] = []
-        let expectedPath = EventStoreConfiguration.relativeEventsPath(for: key)
+        let expectedPath = EventStoreConfiguration.relativeLogDirectory(for: key)
         if row.eventsPath != expectedPath {
             findings.append(finding("events_path is \(row.eventsPath ?? "null"), expected \(expectedPath)"))
         }

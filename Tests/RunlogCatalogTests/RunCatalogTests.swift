@@ -17,7 +17,7 @@ import Testing
     }
 
     func record(_ id: String, createdAt: Int64, status: RunStatus = .queued, configuration: String? = nil, workspace: String = "ws_1") -> RunRecord {
-        RunRecord(workspaceID: workspace, id: id, configurationID: configuration, status: status, createdAt: createdAt, eventsPath: "workspaces/\(workspace)/runs/\(id)/logs/events.ndjson")
+        RunRecord(workspaceID: workspace, id: id, configurationID: configuration, status: status, createdAt: createdAt, eventsPath: "workspaces/\(workspace)/runs/\(id)/logs")
     }
 
     @Test func createsAndRefusesADuplicateID() async throws {

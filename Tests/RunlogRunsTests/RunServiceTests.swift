@@ -64,7 +64,7 @@ func expectRunError(_ matches: (RunError) -> Bool, sourceLocation: SourceLocatio
         let service = environment.service
         let created = try await service.createRun(workspace: "ws_1", runID: "run_1", configurationID: "build", metadata: #"{"branch":"main"}"#)
         #expect(created.status == .queued)
-        #expect(created.eventsPath == "workspaces/ws_1/runs/run_1/logs/events.ndjson")
+        #expect(created.eventsPath == "workspaces/ws_1/runs/run_1/logs")
         #expect(try await environment.store.lastSequence(of: key()) == 0)
 
         _ = try await service.append(try ndjson(#"{"type":"run.started"}"#), to: key())

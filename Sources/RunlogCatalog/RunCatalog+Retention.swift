@@ -1,0 +1,122 @@
+import GRDB
+
+/// What retention reads and records: which runs' logs are due, and what was done to them.
+extension RunCatalog {
+    /// Where the logs of a finished run stand.
+    public enum LogState: Sendable {
+        /// Present and not yet compressed whole.
+        case awaitingCompression
+        /// Present (compressed or not).
+        case present
+        /// Deleted by retention; the row remains.
+        case deleted
+
+        var condition: String {
+            switch self {
+            case .awaitingCompression: return "completed_at IS NOT NULL AND logs_compressed_at IS NULL AND logs_deleted_at IS NULL"
+            case .present: return "completed_at IS NOT NULL AND logs_deleted_at IS NULL"
+            case .deleted: return "completed_at IS NOT NULL AND logs_deleted_at IS NOT NULL"
+            }
+        }
+    }
+
+    /// The last row a retention scan saw, in (time, workspace, id) order.
+    public struct ScanPosition: Sendable, Equatable {
+        public var time: Int64
+        public var workspaceID: String
+        public var id: String
+
+        public init(time: Int64, workspaceID: String, id: String) {
+            self.time = time
+            self.workspaceID = workspaceID
+            self.id = id
+        }
+    }
+
+    /// Finished runs with `completed_at` in `completed` whose logs are in `state`, oldest
+    /// first, `limit` at a time after `position` (a keyset: rows changed meanwhile never
+    /// make the scan skip or repeat one).
+    public func completedRuns(
+        in completed: Range<Int64>, logs state: LogState, after position: ScanPosition?, limit: Int
+    ) async throws -> [RunRecord] {
+        try await scan(
+            condition: state.condition + " AND completed_at >= ? AND completed_at < ?",
+            arguments: [completed.lowerBound.databaseValue, completed.upperBound.databaseValue], timeColumn: "completed_at", after: position, limit: limit
+        )
+    }
+
+    /// How many finished runs ``completedRuns(in:logs:after:limit:)`` will go through.
+    public func countCompletedRuns(in completed: Range<Int64>, logs state: LogState) async throws -> Int {
+        try await database.read { db in
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM runs WHERE \(state.condition) AND completed_at >= ? AND completed_at < ?",
+                arguments: [completed.lowerBound, completed.upperBound]
+            ) ?? 0
+        }
+    }
+
+    /// Runs not finished yet and created before `cutoff`, oldest first, `limit` at a time.
+    public func liveRuns(createdBefore cutoff: Int64, after position: ScanPosition?, limit: Int) async throws -> [RunRecord] {
+        try await scan(
+            condition: "completed_at IS NULL AND created_at < ?", arguments: [cutoff.databaseValue], timeColumn: "created_at", after: position,
+            limit: limit
+        )
+    }
+
+    /// How many runs ``liveRuns(createdBefore:after:limit:)`` will go through.
+    public func countLiveRuns(createdBefore cutoff: Int64) async throws -> Int {
+        try await database.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE completed_at IS NULL AND created_at < ?", arguments: [cutoff]) ?? 0
+        }
+    }
+
+    private func scan(
+        condition: String, arguments: [DatabaseValue], timeColumn: String, after position: ScanPosition?, limit: Int
+    ) async throws -> [RunRecord] {
+        var sql = "SELECT * FROM runs WHERE \(condition)"
+        var values = arguments
+        if let position {
+            sql += " AND (\(timeColumn), workspace_id, id) > (?, ?, ?)"
+            values += [position.time.databaseValue, position.workspaceID.databaseValue, position.id.databaseValue]
+        }
+        sql += " ORDER BY \(timeColumn), workspace_id, id LIMIT ?"
+        values.append(limit.databaseValue)
+        return try await database.read { [sql, values] db in
+            try RunRecord.fetchAll(db, sql: sql, arguments: StatementArguments(values))
+        }
+    }
+
+    /// Records that a run's whole log is now gzipped. False when the run is gone or its logs
+    /// were deleted meanwhile.
+    @discardableResult
+    public func markLogsCompressed(workspace: String, id: String, at time: Int64) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE runs SET logs_compressed_at = ? WHERE workspace_id = ? AND id = ? AND logs_deleted_at IS NULL",
+                arguments: [time, workspace, id]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    /// Records that a run's log files are gone: `events_path` cleared, the deletion time kept
+    /// (an earlier one wins). The row stays, so listings still show the run.
+    @discardableResult
+    public func markLogsDeleted(workspace: String, id: String, at time: Int64) async throws -> Bool {
+        try await database.write { db in
+            try db.execute(
+                sql: "UPDATE runs SET events_path = NULL, logs_deleted_at = COALESCE(logs_deleted_at, ?) WHERE workspace_id = ? AND id = ?",
+                arguments: [time, workspace, id]
+            )
+            return db.changesCount > 0
+        }
+    }
+
+    /// Removes a run's row; false when it was already gone.
+    @discardableResult
+    public func deleteRun(workspace: String, id: String) async throws -> Bool {
+        try await database.write { db in
+            try RunRecord.deleteOne(db, key: ["workspace_id": workspace, "id": id])
+        }
+    }
+}

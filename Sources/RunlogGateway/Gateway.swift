@@ -188,6 +188,7 @@ public struct Gateway: Sendable {
         let key = try runKey(context)
         let query = try EventQuery(request, maxPageSize: configuration.maxPageSize)
         let record = try await runs.run(key)
+        if record.logsDeletedAt != nil { throw StorageError.logDeleted(key) }
         switch query.format {
         case .json:
             return try await page(key, query)
@@ -264,8 +265,12 @@ public struct Gateway: Sendable {
                     try await streamer.stream(to: &writer)
                 }
             } catch {
-                // The stream is already under way: the client sees it end; operators see why.
+                // The stream is under way, so the status cannot change any more; operators see why.
                 logger.info("an event stream ended early", metadata: ["run": "\(key)", "error": "\(error)"])
+                // NDJSON has no end marker but the end of the body: finishing it would present a
+                // shortened log as complete, so the connection is dropped instead and the client
+                // sees an incomplete transfer. SSE ends cleanly: EventSource resumes by Last-Event-ID.
+                if query.format == .ndjson { throw error }
             }
             try await writer.finish(nil)
         })

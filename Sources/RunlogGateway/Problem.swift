@@ -61,7 +61,7 @@ public struct Problem: HTTPResponseError, Equatable {
         case .sequenceMismatch(_, let actual): return Problem(.conflict, "sequence-mismatch", "Sequence mismatch", detail: error.description, lastSequence: actual)
         case .logDeleted: return Problem(.gone, "log-deleted", "Event log deleted", detail: error.description)
         case .unavailable(let reason): return Problem(.serviceUnavailable, "storage-unavailable", "Storage unavailable", detail: reason)
-        case .io, .corruptLog: return Problem(.internalServerError, "storage-error", "Storage error", detail: error.description)
+        case .io, .corruptLog, .logNotSealed: return Problem(.internalServerError, "storage-error", "Storage error", detail: error.description)
         case .shutDown, .cancelled: return Problem(.serviceUnavailable, "shutting-down", "Shutting down", detail: error.description)
         }
     }

@@ -81,7 +81,7 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
             #expect(created.headers[.location] == "/v1/workspaces/ws_1/runs/run_1")
             let run = try object(created)
             #expect(run["status"] as? String == "queued")
-            #expect(run["events_path"] as? String == "workspaces/ws_1/runs/run_1/logs/events.ndjson")
+            #expect(run["events_path"] as? String == "workspaces/ws_1/runs/run_1/logs")
             #expect((run["metadata"] as? [String: String]) == ["k": "v"])
             #expect(try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_1"}"#)).status == .conflict)
             let generated = try object(try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post))

@@ -56,6 +56,17 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Retention: compresses and deletes old logs as the catalog says they are due.
+        .target(
+            name: "RunlogRetention",
+            dependencies: [
+                "RunlogStorage",
+                "RunlogCatalog",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // The HTTP gateway: routes of the contract over the run service (Hummingbird 2).
         .target(
             name: "RunlogGateway",
@@ -79,6 +90,7 @@ let package = Package(
                 "RunlogCatalog",
                 "RunlogRuns",
                 "RunlogGateway",
+                "RunlogRetention",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -117,6 +129,7 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .testTarget(
@@ -125,6 +138,18 @@ let package = Package(
                 "RunlogRuns",
                 "RunlogCatalog",
                 "RunlogStorage",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "RunlogRetentionTests",
+            dependencies: [
+                "RunlogRetention",
+                "RunlogRuns",
+                "RunlogCatalog",
+                "RunlogStorage",
+                // Killed at random moments by the resumability test.
+                "RunlogCLI",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

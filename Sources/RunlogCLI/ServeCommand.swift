@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import RunlogCatalog
 import RunlogGateway
+import RunlogRetention
 import RunlogRuns
 import RunlogStorage
 import ServiceLifecycle
@@ -29,6 +30,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How often live runs' counts and summaries are written to the catalog (env RUNLOG_PROGRESS_INTERVAL).")
     var progressInterval: HumanDuration = environment("PROGRESS_INTERVAL").flatMap(HumanDuration.init(argument:)) ?? HumanDuration(.seconds(1))
 
+    @Option(help: "Run a retention pass at start-up and then this often, like 1h; off by default (env RUNLOG_RETENTION_INTERVAL).")
+    var retentionInterval: HumanDuration? = environment("RETENTION_INTERVAL").flatMap(HumanDuration.init(argument:))
+
+    @OptionGroup(title: "Retention (with --retention-interval)") var retention: RetentionPolicyOptions
+
     @OptionGroup var options: StorageOptions
 
     func run() async throws {
@@ -52,10 +58,19 @@ struct ServeCommand: AsyncParsableCommand {
         gatewayConfiguration.heartbeatInterval = heartbeat.duration
         let gateway = Gateway(runs: runs, configuration: gatewayConfiguration, logger: logger)
         logger.info("runlog serving", metadata: ["address": "http://\(host):\(port)", "storage": "\(options.storage)", "durability": "\(options.durability)"])
-        // Stopped in reverse order: the server first (ending streams), then progress, then the store (flush, close).
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: store), .init(service: runs)]
+        if let interval = retentionInterval {
+            var pass = RetentionPass(catalog: catalog, maintenance: LogMaintenance(configuration: options.storeConfiguration, logger: logger), logger: logger)
+            // Files this pass renames or deletes are re-read by the store on next use.
+            pass.onLogChanged = { key in store.forgetSealedLog(of: key) }
+            services.append(.init(service: RetentionService(pass: pass, policy: retention.policy, interval: interval.duration, logger: logger)))
+            logger.info("retention passes enabled", metadata: ["interval": "\(interval)", "compress_after": "\(retention.compressAfter)", "delete_after": "\(retention.deleteAfter)"])
+        }
+        services.append(.init(service: gateway.makeApplication()))
+        // Stopped in reverse order: the server first (ending streams), retention, progress, then the store (flush, close).
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: store), .init(service: runs), .init(service: gateway.makeApplication())],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -187,6 +187,10 @@ public struct LogMaintenance: Sendable {
             try FileSystem.createDirectories(trashDirectory, durably: false)
             let name = "\(key.workspaceID).\(key.runID).\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
             try FileSystem.rename(source, to: trashDirectory + "/" + name)
+            // Durable before the caller records the deletion: a power loss must not bring the
+            // directory back beside a row that says its logs are gone.
+            try FileSystem.synchronizeDirectory(FileSystem.parent(of: source))
+            try FileSystem.synchronizeDirectory(trashDirectory)
             return bytes
         } catch {
             throw StorageError(error)

@@ -129,11 +129,7 @@ final class Fixture: @unchecked Sendable {
     }
 
     func remove() {
-        do {
-            try FileManager.default.removeItem(atPath: root)
-        } catch {
-            Issue.record("could not remove \(root): \(error)")
-        }
+        removeTree(root)
     }
 }
 
@@ -143,8 +139,23 @@ let quietLogger: Logger = {
     return logger
 }()
 
+/// The names in a directory, sorted; none when it does not exist.
 func names(in directory: String) -> [String] {
-    ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+    guard FileManager.default.fileExists(atPath: directory) else { return [] }
+    do {
+        return try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+    } catch {
+        Issue.record("could not list \(directory): \(error)")
+        return []
+    }
+}
+
+func removeTree(_ path: String) {
+    do {
+        try FileManager.default.removeItem(atPath: path)
+    } catch {
+        Issue.record("could not remove \(path): \(error)")
+    }
 }
 
 /// Runs `body` with a fresh fixture, then closes and removes it.

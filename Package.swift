@@ -101,7 +101,9 @@ let package = Package(
         .executableTarget(
             name: "RunlogBenchmark",
             dependencies: [
+                "CZlib",
                 "RunlogStorage",
+                "RunlogRetention",
                 "RunlogCatalog",
                 "RunlogRuns",
                 .product(name: "GRDB", package: "GRDB.swift"),

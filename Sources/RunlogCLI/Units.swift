@@ -20,7 +20,17 @@ struct HumanDuration: ExpressibleByArgument, Equatable, CustomStringConvertible 
         return nil
     }
 
-    var description: String { "\(duration)" }
+    /// The largest unit that divides it: `7d`, `90m`, `250ms`.
+    var description: String {
+        let (seconds, attoseconds) = duration.components
+        if attoseconds == 0 {
+            for (unit, size) in [("d", Int64(86_400)), ("h", 3600), ("m", 60)] where seconds >= size && seconds % size == 0 {
+                return "\(seconds / size)\(unit)"
+            }
+            return "\(seconds)s"
+        }
+        return "\(seconds * 1000 + attoseconds / 1_000_000_000_000_000)ms"
+    }
 }
 
 /// A size written like `512`, `64KiB`, `64MiB` or `1GiB` (also `KB`, `MB`, `GB` as powers of 1000).

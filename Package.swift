@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.0"),
     ],
     targets: [
         // zlib from the system (Debian: zlib1g-dev), for gzip segments.
@@ -67,10 +68,18 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Access control: signed, workspace-scoped tokens (JWT HS256 via jwt-kit).
+        .target(
+            name: "RunlogAuth",
+            dependencies: [
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ]
+        ),
         // The HTTP gateway: routes of the contract over the run service (Hummingbird 2).
         .target(
             name: "RunlogGateway",
             dependencies: [
+                "RunlogAuth",
                 "RunlogRuns",
                 "RunlogCatalog",
                 "RunlogStorage",
@@ -91,6 +100,7 @@ let package = Package(
                 "RunlogRuns",
                 "RunlogGateway",
                 "RunlogRetention",
+                "RunlogAuth",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -124,6 +134,7 @@ let package = Package(
             name: "RunlogGatewayTests",
             dependencies: [
                 "RunlogGateway",
+                "RunlogAuth",
                 "RunlogRuns",
                 "RunlogCatalog",
                 "RunlogStorage",

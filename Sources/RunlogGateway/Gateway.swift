@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import RunlogAuth
 import RunlogCatalog
 import RunlogRuns
 import RunlogStorage
@@ -38,6 +39,8 @@ public struct Gateway: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware(routes: Self.routes))
+        if !configuration.corsOrigins.isEmpty { router.add(middleware: CORSMiddleware(origins: Set(configuration.corsOrigins))) }
+        if let authority = configuration.accessControl { router.add(middleware: AccessMiddleware(authority: authority)) }
         router.get("healthz") { _, _ in try await self.health() }
         router.get("metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.text)))
@@ -244,9 +247,20 @@ public struct Gateway: Sendable {
         let live = query.format == .sse || query.follow
         let metrics = self.metrics
         let format = query.format == .sse ? "sse" : (query.follow ? "ndjson_follow" : "ndjson")
+        // A live stream ends when its token expires; the client reconnects with a fresh one and
+        // resumes (Last-Event-ID). A finite download started with a valid token completes.
+        let expiresAt = live ? AccessGrant.current?.expiresAt : nil
         return Response(status: .ok, headers: headers, body: .init { writer in
             metrics.readers(format, change: 1)
             defer { metrics.readers(format, change: -1) }
+            let expiry = expiresAt.map { expiresAt in
+                Task {
+                    let remaining = expiresAt - Timestamp.now().millisecondsSinceEpoch
+                    if remaining > 0 { try await Task.sleep(for: .milliseconds(remaining)) }
+                    stop.stop()
+                }
+            }
+            defer { expiry?.cancel() }
             do {
                 if live {
                     // A live stream waits for events: it must also end when the client goes away

@@ -1,3 +1,5 @@
+import RunlogAuth
+
 /// Settings of the HTTP gateway.
 public struct GatewayConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -11,6 +13,10 @@ public struct GatewayConfiguration: Sendable {
     /// Events per JSON page when `limit` is not given, and the most one page may hold.
     public var defaultPageSize = 100
     public var maxPageSize = 1000
+    /// Verifies tokens on every `/v1` route and `/metrics`; nil leaves the API open.
+    public var accessControl: TokenAuthority?
+    /// Origins whose pages may call the API (CORS); `*` for any.
+    public var corsOrigins: [String] = []
 
     public init() {}
 }

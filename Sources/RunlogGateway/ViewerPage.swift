@@ -30,7 +30,9 @@ enum ViewerPage {
       form.workspace.value = params.get("workspace");
       form.run.value = params.get("run");
       const url = `/v1/workspaces/${encodeURIComponent(form.workspace.value)}/runs/${encodeURIComponent(form.run.value)}/events`;
-      const source = new EventSource(url);
+      // EventSource cannot send headers: a token travels as access_token (the server never logs it).
+      const token = params.get("access_token");
+      const source = new EventSource(token ? url + "?access_token=" + encodeURIComponent(token) : url);
       window.streamState = "connecting";
       source.onopen = () => { window.streamState = "open"; state.textContent = "live: " + url; console.log("runlog: open"); };
       const show = (event) => {

@@ -7,6 +7,6 @@ struct Runlog: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runlog",
         abstract: "A file-first event store for runs.",
-        subcommands: [ServeCommand.self, AppendCommand.self, ReadCommand.self, ArchiveCommand.self, VerifyCommand.self, RetentionCommand.self]
+        subcommands: [ServeCommand.self, AppendCommand.self, ReadCommand.self, ArchiveCommand.self, VerifyCommand.self, RetentionCommand.self, TokenCommand.self]
     )
 }

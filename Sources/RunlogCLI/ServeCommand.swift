@@ -35,6 +35,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup(title: "Retention (with --retention-interval)") var retention: RetentionPolicyOptions
 
+    @OptionGroup(title: "Access control") var auth: AuthKeyOptions
+
+    @Flag(help: "Serve without access control on a non-loopback address (anyone who reaches the port can read and write every run).")
+    var insecureOpen = false
+
+    @Option(name: .customLong("cors-origin"), help: "An origin whose pages may call the API, like https://app.example.com (repeatable).")
+    var corsOrigins: [String] = environment("CORS_ORIGINS").map { $0.split(separator: ",").map(String.init) } ?? []
+
     @OptionGroup var options: StorageOptions
 
     func run() async throws {
@@ -56,6 +64,17 @@ struct ServeCommand: AsyncParsableCommand {
         gatewayConfiguration.port = port
         gatewayConfiguration.maxBodyBytes = Int(maxBodySize.bytes)
         gatewayConfiguration.heartbeatInterval = heartbeat.duration
+        gatewayConfiguration.corsOrigins = corsOrigins
+        gatewayConfiguration.accessControl = try await auth.authority()
+        if gatewayConfiguration.accessControl == nil {
+            let loopback = ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.")
+            guard loopback || insecureOpen else {
+                throw CommandFailure(description: "refusing to serve \(host) without access control: pass --auth-key-file (or RUNLOG_AUTH_KEY), or --insecure-open")
+            }
+            logger.warning("access control is off: anyone who reaches the port can read and write every run", metadata: ["address": "\(host):\(port)"])
+        } else {
+            logger.info("access control is on: every /v1 route needs a token")
+        }
         let gateway = Gateway(runs: runs, configuration: gatewayConfiguration, logger: logger)
         logger.info("runlog serving", metadata: ["address": "http://\(host):\(port)", "storage": "\(options.storage)", "durability": "\(options.durability)"])
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: store), .init(service: runs)]

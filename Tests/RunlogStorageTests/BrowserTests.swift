@@ -13,9 +13,10 @@ import Testing
         let output = Pipe()
         var port = 0
 
-        init(storage: String, port: Int) throws {
+        init(storage: String, port: Int, environment: [String: String] = [:]) throws {
             process.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
             process.arguments = ["serve", "--port", "\(port)", "--storage", storage]
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
             process.standardOutput = output
             process.standardError = output
         }
@@ -81,15 +82,23 @@ import Testing
         let serve = ServeTests()
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let first = try Server(storage: directory.path, port: 0)
+        // With access control on: the producer sends a bearer token, the page a read-only one in its URL.
+        let key = ["RUNLOG_AUTH_KEY": "browser-test-key-0123456789abcdef0123456789"]
+        let writer = try CommandLineTests().run(["token", "issue", "--workspace", "ws_1", "--scope", "runs:create", "--scope", "events:append", "--ttl", "10m"], environment: key)
+        let reader = try CommandLineTests().run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read", "--run", "run_1", "--ttl", "10m"], environment: key)
+        #expect(writer.status == 0 && reader.status == 0, "\(writer.error) \(reader.error)")
+        let writeToken = writer.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let readToken = reader.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let first = try Server(storage: directory.path, port: 0, environment: key)
         try await first.start(serve)
         let base = "http://127.0.0.1:\(first.port)"
         let events = base + "/v1/workspaces/ws_1/runs/run_1/events"
         func append(_ line: String) throws {
-            let result = try serve.curl(["-XPOST", events, "-H", "Content-Type: application/x-ndjson", "--data-binary", line])
+            let result = try serve.curl(["-XPOST", events, "-H", "Authorization: Bearer \(writeToken)", "-H", "Content-Type: application/x-ndjson", "--data-binary", line])
             #expect(result.output.contains("\"appended\":1"), "append failed: \(result.output)")
         }
-        _ = try serve.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-d", #"{"run_id":"run_1"}"#])
+        #expect(try serve.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-d", #"{"run_id":"run_0"}"#]).output.contains("unauthorized"))
+        _ = try serve.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-H", "Authorization: Bearer \(writeToken)", "-d", #"{"run_id":"run_1"}"#])
         try append(#"{"type":"run.started"}"#)
 
         let profile = TemporaryDirectory()
@@ -98,7 +107,7 @@ import Testing
         browser.executableURL = URL(fileURLWithPath: Self.chromium)
         browser.arguments = [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0",
-            "--user-data-dir=\(profile.path)", "\(base)/?workspace=ws_1&run=run_1",
+            "--user-data-dir=\(profile.path)", "\(base)/?workspace=ws_1&run=run_1&access_token=\(readToken)",
         ]
         let browserLog = Pipe()
         browser.standardError = browserLog
@@ -117,7 +126,7 @@ import Testing
         // Break the connection mid-stream: restart the server on the same port.
         #expect(first.stop() == 0)
         await console.wait { $0.contains("reconnecting") }
-        let second = try Server(storage: directory.path, port: first.port)
+        let second = try Server(storage: directory.path, port: first.port, environment: key)
         try await second.start(serve)
         for index in 4...6 { try append(#"{"type":"console.line","payload":{"n":\#(index)}}"#) }
         try append(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#)

@@ -71,4 +71,21 @@ import Testing
         // Nothing refused reached the log.
         #expect(try run(["read", "ws_1", "run_1"] + storage).output.split(separator: "\n").count == 2)
     }
+
+    @Test func tokensNeedAKeyAndAnOpenServerStaysOnLoopback() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let noKey = try run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read"], environment: ["RUNLOG_AUTH_KEY": ""])
+        #expect(noKey.status == 1 && noKey.error.contains("at least 32"), "\(noKey.error)")
+        let shortKey = try run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read"], environment: ["RUNLOG_AUTH_KEY": "short"])
+        #expect(shortKey.status == 1 && shortKey.error.split(separator: "\n").count == 1, "\(shortKey.error)")
+        let badScope = try run(["token", "issue", "--workspace", "ws_1", "--scope", "events:write"], environment: ["RUNLOG_AUTH_KEY": String(repeating: "k", count: 40)])
+        #expect(badScope.status != 0 && badScope.error.hasPrefix("Error: "), "\(badScope.error)")
+        let issued = try run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read", "--ttl", "5m"], environment: ["RUNLOG_AUTH_KEY": String(repeating: "k", count: 40)])
+        #expect(issued.status == 0 && issued.output.split(separator: ".").count == 3, "\(issued.output)")
+
+        // Without a key, a server bound beyond loopback refuses to start.
+        let refused = try run(["serve", "--host", "0.0.0.0", "--port", "0", "--storage", directory.path], environment: [:])
+        #expect(refused.status == 1 && refused.error.contains("refusing to serve 0.0.0.0 without access control"), "\(refused.output) \(refused.error)")
+    }
 }

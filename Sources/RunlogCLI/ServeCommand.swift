@@ -47,7 +47,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         // Operational logs go to stdout, apart from events (in the logs) and metrics (/metrics).
-        LoggingSystem.bootstrap(StreamLogHandler.standardOutput)
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, version: Gateway.version) }
         var logger = Logger(label: "runlog")
         logger.logLevel = .info
         try FileManager.default.createDirectory(atPath: options.storage, withIntermediateDirectories: true)

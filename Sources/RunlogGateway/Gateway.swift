@@ -23,6 +23,9 @@ public struct Gateway: Sendable {
         self.metrics = metrics
     }
 
+    /// The version operational logs and `/healthz` report.
+    public static let version = "0.6.0-dev"
+
     /// Paths served and their methods (also what 405 answers name in `Allow`).
     static let routes: [(pattern: [String], methods: [HTTPRequest.Method])] = [
         (["healthz"], [.get]),
@@ -37,6 +40,7 @@ public struct Gateway: Sendable {
 
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RequestLogMiddleware(logger: logger))
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware(routes: Self.routes))
         if !configuration.corsOrigins.isEmpty { router.add(middleware: CORSMiddleware(origins: Set(configuration.corsOrigins))) }

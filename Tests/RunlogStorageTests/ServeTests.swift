@@ -72,4 +72,44 @@ import Testing
         #expect(server.terminationStatus == 0)
         #expect(!rest.contains("id: 4"))
     }
+
+    @Test func operationalLogsAreJSONLinesWithRequestAndTraceIDs() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
+        server.arguments = ["serve", "--port", "0", "--storage", directory.path]
+        let logs = Pipe()
+        server.standardOutput = logs
+        try server.run()
+        let started = await read(logs) { $0.contains("listening on") }
+        let port = try #require(started.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/)?.1)
+        let base = "http://127.0.0.1:\(port)/v1/workspaces/ws_1/runs"
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        _ = try curl(["-XPOST", base, "-H", "traceparent: 00-\(trace)-00f067aa0ba902b7-01", "-H", "X-Request-Id: req-42", "-d", #"{"run_id":"run_1"}"#])
+        _ = try curl([base + "/run_missing?access_token=secret-token-text"])
+        kill(server.processIdentifier, SIGTERM)
+        let rest = await read(logs) { _ in false }
+        server.waitUntilExit()
+
+        var records: [[String: Any]] = []
+        for line in (started + rest).split(separator: "\n") {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8))
+            records.append(try #require(object as? [String: Any], "not a JSON object: \(line)"))
+        }
+        for record in records {
+            for field in ["timestamp", "level", "service", "version", "event_type", "message"] {
+                #expect(record[field] is String, "\(field) missing in \(record)")
+            }
+        }
+        let requests = records.filter { $0["event_type"] as? String == "http.request" }
+        let created = try #require(requests.first { $0["path"] as? String == "/v1/workspaces/ws_1/runs" })
+        #expect(created["trace_id"] as? String == trace)
+        #expect(created["request_id"] as? String == "req-42")
+        #expect(created["workspace_id"] as? String == "ws_1" && created["status"] as? String == "201" && created["level"] as? String == "info")
+        let missing = try #require(requests.first { ($0["path"] as? String)?.hasSuffix("/run_missing") == true })
+        #expect(missing["run_id"] as? String == "run_missing" && missing["status"] as? String == "404")
+        #expect((missing["request_id"] as? String)?.count == 16)
+        #expect(!(started + rest).contains("secret-token-text"))
+    }
 }

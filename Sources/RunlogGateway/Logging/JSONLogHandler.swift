@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+import RunlogStorage
+import Synchronization
+
+/// The server's operational logs as JSON lines on stdout, for operators and log shippers:
+/// `timestamp`, `level`, `service`, `version`, `event_type`, `message`, then `request_id`,
+/// `trace_id`, `workspace_id`, `run_id` when known, and any other metadata. Never mixed with a
+/// run's events, which live in the logs on disk.
+public struct JSONLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    let label: String
+    let service: String
+    let version: String
+    private let output: Output
+
+    /// Where lines go: stdout by default; one line is written whole under a lock.
+    public final class Output: Sendable {
+        private let write: Mutex<@Sendable (String) -> Void>
+
+        public init(_ write: @escaping @Sendable (String) -> Void) {
+            self.write = Mutex(write)
+        }
+
+        public static let standardOutput = Output { line in
+            FileHandle.standardOutput.write(Data(line.utf8))
+        }
+
+        func emit(_ line: String) {
+            write.withLock { $0(line) }
+        }
+    }
+
+    public init(label: String, service: String = "runlog", version: String, output: Output = .standardOutput) {
+        self.label = label
+        self.service = service
+        self.version = version
+        self.output = output
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    static let leadingKeys = ["request_id", "trace_id", "workspace_id", "run_id"]
+
+    public func log(event: LogEvent) {
+        var fields = metadata
+        if let extra = event.metadata { fields.merge(extra) { $1 } }
+        var line = "{"
+        func add(_ key: String, _ value: String) {
+            if line.count > 1 { line += "," }
+            line += Self.quoted(key) + ":" + Self.quoted(value)
+        }
+        add("timestamp", Self.timestamp())
+        add("level", event.level.rawValue)
+        add("service", service)
+        add("version", version)
+        add("event_type", fields.removeValue(forKey: "event_type").map { "\($0)" } ?? "log")
+        add("message", "\(event.message)")
+        for key in Self.leadingKeys {
+            if let value = fields.removeValue(forKey: key) { add(key, "\(value)") }
+        }
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) { add(key, "\(value)") }
+        add("logger", label)
+        output.emit(line + "}\n")
+    }
+
+    static func timestamp() -> String {
+        Timestamp.now().rfc3339
+    }
+
+    /// A JSON string literal.
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+}

@@ -1,0 +1,69 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+
+/// One operational log line per request, at info (errors: at error, with their cause): method,
+/// path without its query (tokens travel there), route, status, duration, and the ids an
+/// operator searches by: `request_id` (the client's `X-Request-Id`, or a new one, echoed in the
+/// response), `trace_id` from a W3C `traceparent`, `workspace_id` and `run_id` from the path.
+/// For a stream the line is written when its headers go out.
+struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    let logger: Logger
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let requestID = request.headers[.requestID].flatMap { $0.count <= 128 ? $0 : nil } ?? Self.newRequestID()
+        var metadata: Logger.Metadata = [
+            "event_type": "http.request", "request_id": "\(requestID)", "method": "\(request.method.rawValue)",
+            "path": "\(request.uri.path)",
+        ]
+        if let traceID = request.headers[.traceparent].flatMap(Self.traceID) { metadata["trace_id"] = "\(traceID)" }
+        let parts = request.uri.path.split(separator: "/")
+        if parts.count >= 3, parts[0] == "v1", parts[1] == "workspaces" { metadata["workspace_id"] = "\(parts[2])" }
+        if parts.count >= 5, parts[3] == "runs" { metadata["run_id"] = "\(parts[4])" }
+        do {
+            var response = try await next(request, context)
+            response.headers[.requestID] = requestID
+            log(response.status, metadata, started: started, route: context.endpointPath, cause: nil)
+            return response
+        } catch let error as HTTPResponseError {
+            log(error.status, metadata, started: started, route: context.endpointPath, cause: error)
+            throw error
+        } catch {
+            log(.internalServerError, metadata, started: started, route: context.endpointPath, cause: error)
+            throw error
+        }
+    }
+
+    private func log(_ status: HTTPResponse.Status, _ base: Logger.Metadata, started: ContinuousClock.Instant, route: String?, cause: (any Error)?) {
+        var metadata = base
+        metadata["status"] = "\(status.code)"
+        metadata["route"] = "\(route ?? "unmatched")"
+        let elapsed = ContinuousClock.now - started
+        metadata["duration_ms"] = "\(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)"
+        if status.code >= 500 {
+            metadata["error"] = "\(cause.map { "\($0)" } ?? "unknown")"
+            logger.error("request failed", metadata: metadata)
+        } else {
+            logger.info("request", metadata: metadata)
+        }
+    }
+
+    static func newRequestID() -> String {
+        (0..<16).map { _ in String(UInt8.random(in: 0...15), radix: 16) }.joined()
+    }
+
+    /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
+    static func traceID(_ header: String) -> String? {
+        let parts = header.split(separator: "-")
+        guard parts.count == 4, parts[1].count == 32, parts[1].allSatisfy(\.isHexDigit), parts[1] != String(repeating: "0", count: 32) else {
+            return nil
+        }
+        return String(parts[1]).lowercased()
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = Self("X-Request-Id")!
+    static let traceparent = Self("traceparent")!
+}

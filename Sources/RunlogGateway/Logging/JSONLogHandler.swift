@@ -51,10 +51,10 @@ public struct JSONLogHandler: LogHandler {
         if let extra = event.metadata { fields.merge(extra) { $1 } }
         var line = "{"
         func add(_ key: String, _ value: String) {
-            if line.count > 1 { line += "," }
-            line += Self.quoted(key) + ":" + Self.quoted(value)
+            if line != "{" { line += "," }
+            line += JSONText.string(key) + ":" + JSONText.string(value)
         }
-        add("timestamp", Self.timestamp())
+        add("timestamp", Timestamp.now().rfc3339)
         add("level", event.level.rawValue)
         add("service", service)
         add("version", version)
@@ -66,26 +66,5 @@ public struct JSONLogHandler: LogHandler {
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) { add(key, "\(value)") }
         add("logger", label)
         output.emit(line + "}\n")
-    }
-
-    static func timestamp() -> String {
-        Timestamp.now().rfc3339
-    }
-
-    /// A JSON string literal.
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 }

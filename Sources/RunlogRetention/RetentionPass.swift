@@ -98,23 +98,22 @@ public struct RetentionPass: Sendable {
 
     private func deleteLogs(of key: RunKey, deletingRow: Bool, pass: inout State) async throws {
         let maintenance = self.maintenance
+        let bytes: Int64
         if pass.dryRun {
-            let bytes = try await blocking { try maintenance.logBytes(of: key) }
-            record(.init(action: .deleteLogs, workspaceID: key.workspaceID, runID: key.runID, segments: 0, bytesBefore: bytes, bytesAfter: 0), in: &pass)
-            if deletingRow { record(.init(action: .deleteRow, workspaceID: key.workspaceID, runID: key.runID, segments: 0, bytesBefore: 0, bytesAfter: 0), in: &pass) }
-            return
-        }
-        // Out of the tree first (one rename), then the row, then the bytes: a pass killed
-        // between two steps leaves a row whose files are already gone, which the next pass
-        // finishes, never a row without files that no pass would revisit.
-        let bytes = try await blocking { try maintenance.moveToTrash(key) } ?? 0
-        if deletingRow {
-            try await catalog.deleteRun(workspace: key.workspaceID, id: key.runID)
+            bytes = try await blocking { try maintenance.logBytes(of: key) }
         } else {
-            try await catalog.markLogsDeleted(workspace: key.workspaceID, id: key.runID, at: Timestamp.now().millisecondsSinceEpoch)
+            // Out of the tree first (one rename), then the row, then the bytes: a pass killed
+            // between two steps leaves a row whose files are already gone, which the next pass
+            // finishes, never a row without files that no pass would revisit.
+            bytes = try await blocking { try maintenance.moveToTrash(key) } ?? 0
+            if deletingRow {
+                try await catalog.deleteRun(workspace: key.workspaceID, id: key.runID)
+            } else {
+                try await catalog.markLogsDeleted(workspace: key.workspaceID, id: key.runID, at: Timestamp.now().millisecondsSinceEpoch)
+            }
+            onLogChanged?(key)
+            _ = try await blocking { try maintenance.emptyTrash() }
         }
-        onLogChanged?(key)
-        _ = try await blocking { try maintenance.emptyTrash() }
         record(.init(action: .deleteLogs, workspaceID: key.workspaceID, runID: key.runID, segments: 0, bytesBefore: bytes, bytesAfter: 0), in: &pass)
         if deletingRow { record(.init(action: .deleteRow, workspaceID: key.workspaceID, runID: key.runID, segments: 0, bytesBefore: 0, bytesAfter: 0), in: &pass) }
     }

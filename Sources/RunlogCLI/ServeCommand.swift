@@ -57,7 +57,8 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(description: "cannot open the catalog in \(options.storage): \(error)")
         }
-        let store = EventStore(configuration: options.storeConfiguration, logger: logger)
+        let metrics = GatewayMetrics()
+        let store = EventStore(configuration: options.storeConfiguration, logger: logger, metricsFactory: metrics.factory)
         let runs = RunService(store: store, catalog: catalog, logger: logger, progressInterval: progressInterval.duration)
         var gatewayConfiguration = GatewayConfiguration()
         gatewayConfiguration.host = host
@@ -75,7 +76,7 @@ struct ServeCommand: AsyncParsableCommand {
         } else {
             logger.info("access control is on: every /v1 route needs a token")
         }
-        let gateway = Gateway(runs: runs, configuration: gatewayConfiguration, logger: logger)
+        let gateway = Gateway(runs: runs, configuration: gatewayConfiguration, logger: logger, metrics: metrics)
         logger.info("runlog serving", metadata: ["address": "http://\(host):\(port)", "storage": "\(options.storage)", "durability": "\(options.durability)"])
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: store), .init(service: runs)]
         if let interval = retentionInterval {

@@ -8,16 +8,18 @@ import Synchronization
 
 /// Writes a run's events to a response: replayed from the files, then live.
 ///
-/// Live is the same read: after each pass over the files it waits for newer lines (or a
-/// heartbeat, or a stop) and reads again after the last sequence it sent. Replay and live are
-/// one loop over one position, so they join with no gap and no duplicate whatever appends race
-/// them, and a slow reader only ever costs a file position, never a queue.
+/// Replay and live are one loop over one position, so they join with no gap and no duplicate
+/// whatever appends race them. Once caught up, the reader takes new lines from the store's
+/// in-memory tail of the run; when it falls behind what that tail holds (a slow client, a
+/// burst), it reads the files again until caught up, then rejoins. Either way a reader costs a
+/// position and at most one chunk in flight, never a queue.
 struct EventStreamer: Sendable {
     let runs: RunService
     let key: RunKey
     let query: EventQuery
     let configuration: GatewayConfiguration
     let stop: StreamStop
+    let metrics: GatewayMetrics
 
     enum Wake: Sendable { case events, heartbeat, stop }
 
@@ -30,28 +32,39 @@ struct EventStreamer: Sendable {
         var position = query.after
         var sent = 0
         var sawCompletion = false
-        while true {
-            for try await chunk in runs.store.events(of: key, after: position) {
-                var output = ByteBuffer()
-                var done = false
-                chunk.forEachEvent { sequence, type, line in
-                    guard !done else { return }
-                    position = sequence
-                    if type == "run.completed" { sawCompletion = true }
-                    guard query.types?.matches(type) ?? true else { return }
-                    if sse {
-                        output.writeString("id: \(sequence)\nevent: \(type)\ndata: ")
-                        output.writeImmutableBuffer(line)
-                        output.writeString("\n\n")
-                    } else {
-                        output.writeImmutableBuffer(line)
-                        output.writeString("\n")
-                    }
-                    sent += 1
-                    if let limit = query.limit, sent >= limit { done = true }
+        var caughtUp = false
+
+        /// Writes one chunk's wanted lines; true once the limit is reached.
+        func send(_ chunk: EventChunk) async throws -> Bool {
+            var output = ByteBuffer()
+            var done = false
+            chunk.forEachEvent { sequence, type, line in
+                guard !done, sequence > position else { return }
+                position = sequence
+                if type == "run.completed" { sawCompletion = true }
+                guard query.types?.matches(type) ?? true else { return }
+                if sse {
+                    output.writeString("id: \(sequence)\nevent: \(type)\ndata: ")
+                    output.writeImmutableBuffer(line)
+                    output.writeString("\n\n")
+                } else {
+                    output.writeImmutableBuffer(line)
+                    output.writeString("\n")
                 }
-                if output.readableBytes > 0 { try await writer.write(output) }
-                if done { return }
+                sent += 1
+                if let limit = query.limit, sent >= limit { done = true }
+            }
+            if output.readableBytes > 0 { try await writer.write(output) }
+            return done
+        }
+
+        while true {
+            if caughtUp, let recent = try await runs.store.recentEvents(of: key, after: position) {
+                for chunk in recent where try await send(chunk) { return }
+            } else {
+                if caughtUp { metrics.slowReaderFellBack() }
+                for try await chunk in runs.store.events(of: key, after: position) where try await send(chunk) { return }
+                caughtUp = live
             }
             // The stream ends once run.completed has been sent (or passed by the type filter).
             guard live, !sawCompletion else { return }

@@ -47,7 +47,7 @@ public struct Gateway: Sendable {
         if let authority = configuration.accessControl { router.add(middleware: AccessMiddleware(authority: authority)) }
         router.get("healthz") { _, _ in try await self.health() }
         router.get("metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.text)))
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.text(of: self.runs.store))))
         }
         let openAPI = Self.openAPIDocument
         router.get("openapi.yaml") { _, _ in
@@ -238,7 +238,7 @@ public struct Gateway: Sendable {
 
     func eventStream(_ request: Request, key: RunKey, query: EventQuery) throws -> Response {
         let stop = StreamStop()
-        let streamer = EventStreamer(runs: runs, key: key, query: query, configuration: configuration, stop: stop)
+        let streamer = EventStreamer(runs: runs, key: key, query: query, configuration: configuration, stop: stop, metrics: metrics)
         var headers: HTTPFields = [.cacheControl: "no-cache"]
         if query.format == .sse {
             headers[.contentType] = "text/event-stream"

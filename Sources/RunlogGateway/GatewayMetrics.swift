@@ -1,36 +1,86 @@
+import CoreMetrics
+import Foundation
 import HTTPTypes
 import Hummingbird
 import Prometheus
+import RunlogStorage
 
-/// The gateway's metrics, in Prometheus text format at `/metrics`. Kept in the gateway's own
-/// registry (no global bootstrap), apart from events and from the operational logs.
+/// The server's metrics, in Prometheus text format at `/metrics`, apart from events and from
+/// the operational logs.
+///
+/// Everything is recorded through swift-metrics handles made by ``factory``, which writes to
+/// this object's own registry (no global bootstrap, so several gateways can live in one
+/// process). Give the same factory to the ``EventStore`` for its flush and fsync timings.
 public final class GatewayMetrics: Sendable {
-    public let registry = PrometheusCollectorRegistry()
+    public let registry: PrometheusCollectorRegistry
+    public let factory: any MetricsFactory
 
-    public init() {}
+    private let eventsAppended: CoreMetrics.Counter
+    private let bytesAppended: CoreMetrics.Counter
+    private let slowReaderFallbacks: CoreMetrics.Counter
+    private let openRuns: CoreMetrics.Gauge
+    private let openLogWriters: CoreMetrics.Gauge
+    private let openDescriptors: CoreMetrics.Gauge
+
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // Flushes and fsyncs take micro- to milliseconds; the default buckets start at 5 ms.
+        let storageBuckets: [Duration] = [
+            .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+            .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+            .milliseconds(100), .milliseconds(250), .seconds(1),
+        ]
+        factory.durationHistogramBuckets = ["runlog_flush_duration_seconds": storageBuckets, "runlog_fsync_duration_seconds": storageBuckets]
+        self.registry = registry
+        self.factory = factory
+        eventsAppended = CoreMetrics.Counter(label: "runlog_events_appended_total", factory: factory)
+        bytesAppended = CoreMetrics.Counter(label: "runlog_event_bytes_appended_total", factory: factory)
+        slowReaderFallbacks = CoreMetrics.Counter(label: "runlog_slow_reader_fallbacks_total", factory: factory)
+        openRuns = CoreMetrics.Gauge(label: "runlog_open_runs", factory: factory)
+        openLogWriters = CoreMetrics.Gauge(label: "runlog_open_log_writers", factory: factory)
+        openDescriptors = CoreMetrics.Gauge(label: "runlog_process_open_fds", factory: factory)
+    }
 
     func request(method: HTTPRequest.Method, route: String, status: HTTPResponse.Status) {
-        registry.makeCounter(
-            name: "runlog_http_requests_total",
-            labels: [("method", method.rawValue), ("route", route), ("status", String(status.code))],
-            help: "HTTP requests by route and status"
+        CoreMetrics.Counter(
+            label: "runlog_http_requests_total",
+            dimensions: [("method", method.rawValue), ("route", route), ("status", String(status.code))],
+            factory: factory
         ).increment()
     }
 
     func appended(events: Int, bytes: Int) {
-        registry.makeCounter(name: "runlog_events_appended_total", help: "Events appended").increment(by: Int64(events))
-        registry.makeCounter(name: "runlog_event_bytes_appended_total", help: "Bytes of stored event lines appended").increment(by: Int64(bytes))
+        eventsAppended.increment(by: events)
+        bytesAppended.increment(by: bytes)
     }
 
     func rejected(reason: String) {
-        registry.makeCounter(name: "runlog_append_rejections_total", labels: [("reason", reason)], help: "Appends refused, by reason").increment()
+        CoreMetrics.Counter(label: "runlog_append_rejections_total", dimensions: [("reason", reason)], factory: factory).increment()
     }
 
+    /// A stream opened (`change` 1) or closed (-1); `format` is sse, ndjson or ndjson_follow.
     func readers(_ format: String, change: Double) {
-        registry.makeGauge(name: "runlog_stream_readers", labels: [("format", format)], help: "Open event streams").increment(by: change)
+        Meter(label: "runlog_stream_readers", dimensions: [("format", format)], factory: factory).increment(by: change)
     }
 
-    var text: [UInt8] { registry.emitToBuffer() }
+    /// A live reader fell behind what the store keeps in memory and went back to the files.
+    func slowReaderFellBack() {
+        slowReaderFallbacks.increment()
+    }
+
+    /// The text `/metrics` answers, with the store's gauges read now.
+    func text(of store: EventStore) -> [UInt8] {
+        openRuns.record(store.openRunCount)
+        openLogWriters.record(store.openFileCount)
+        if let count = Self.openDescriptorCount() { openDescriptors.record(count) }
+        return registry.emitToBuffer()
+    }
+
+    /// File descriptors this process holds (sockets included); nil where /proc is missing.
+    static func openDescriptorCount() -> Int? {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")).map(\.count)
+    }
 }
 
 /// Counts every request by its route pattern and final status (errors included).

@@ -28,13 +28,14 @@ func withGateway(
     storeConfiguration.segmentBytes = segmentBytes
     var logger = Logger(label: "test")
     logger.logLevel = .critical
-    let store = EventStore(configuration: storeConfiguration, logger: logger)
+    let metrics = GatewayMetrics()
+    let store = EventStore(configuration: storeConfiguration, logger: logger, metricsFactory: metrics.factory)
     let catalog = try RunCatalog(path: root + "/catalog.sqlite")
     let runs = RunService(store: store, catalog: catalog, logger: logger)
     var configuration = GatewayConfiguration()
     configuration.port = 0
     adjust(&configuration)
-    let gateway = Gateway(runs: runs, configuration: configuration, logger: logger)
+    let gateway = Gateway(runs: runs, configuration: configuration, logger: logger, metrics: metrics)
     try await gateway.makeApplication().test(.live) { client in
         try await body(client, "http://127.0.0.1:\(client.port!)", runs)
     }
@@ -114,6 +115,15 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
             #expect(metrics.contains("runlog_events_appended_total 2"), "\(metrics)")
             #expect(metrics.contains(#"runlog_http_requests_total{method="POST",route="/v1/workspaces/{ws}/runs",status="409"} 1"#), "\(metrics)")
             #expect(metrics.contains(#"runlog_http_requests_total{method="POST",route="/v1/workspaces/{ws}/runs",status="201"} 2"#), "\(metrics)")
+            // The storage engine's timings come through swift-metrics into the same registry.
+            #expect(metrics.contains("# TYPE runlog_flush_duration_seconds histogram"), "\(metrics)")
+            #expect(!metrics.contains("runlog_flush_duration_seconds_count 0"), "\(metrics)")
+            #expect(metrics.contains("runlog_fsync_duration_seconds_count"), "\(metrics)")
+            #expect(metrics.contains("runlog_open_runs 3.0"), "\(metrics)")
+            #expect(metrics.contains("runlog_open_log_writers "), "\(metrics)")
+            #expect(metrics.contains("runlog_process_open_fds "), "\(metrics)")
+            #expect(metrics.contains("runlog_slow_reader_fallbacks_total 0"), "\(metrics)")
+            #expect(metrics.contains(#"runlog_stream_readers{format="ndjson"} 0.0"#), "\(metrics)")
             let openAPI = try await client.execute(uri: "/openapi.yaml", method: .get)
             #expect(text(openAPI).hasPrefix("openapi: 3.1.0"))
             #expect(try await client.execute(uri: "/", method: .get).headers[.contentType]?.hasPrefix("text/html") == true)

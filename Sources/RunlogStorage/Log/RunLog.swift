@@ -59,6 +59,8 @@ final class RunLog: Sendable {
         var waiters: [Waiter] = []
         /// Readers waiting for lines after a sequence to become readable.
         var watchers: [UInt64: (after: Int64, continuation: CheckedContinuation<Int64, any Error>)] = [:]
+        /// Recently written lines for live readers; nil until the log has one.
+        var tail: LiveTail?
         var nextWatcherID: UInt64 = 0
         var spaceWaiters: [CheckedContinuation<Outcome, Never>] = []
         /// Producer event ids and their sequences; nil until first needed.
@@ -486,6 +488,8 @@ final class RunLog: Sendable {
     /// that reaches the size limit is closed after the line that reached it, and a new active
     /// segment continues the write.
     private func write(_ job: FlushJob) -> FlushOutcome {
+        let started = ContinuousClock.now
+        defer { environment.metrics.flushDuration.record(ContinuousClock.now - started) }
         let synchronously = configuration.durability == .fsync
         var outcome = FlushOutcome(writer: job.writer, active: nil, writtenThrough: job.lastSequence - Int64(job.events))
         var remaining = job.bytes
@@ -529,7 +533,11 @@ final class RunLog: Sendable {
     private func writeAll(_ part: ByteBuffer, to writer: SegmentWriter, synchronously: Bool) throws {
         do {
             try part.withUnsafeReadableBytes { bytes in try writer.file.writeAll(bytes) }
-            if synchronously { try writer.file.synchronizeData() }
+            if synchronously {
+                let started = ContinuousClock.now
+                try writer.file.synchronizeData()
+                environment.metrics.fsyncDuration.record(ContinuousClock.now - started)
+            }
         } catch {
             // Undo the partial write; if even that fails, reopening truncates it (openWriter).
             do {
@@ -594,6 +602,14 @@ final class RunLog: Sendable {
             state.active = nil
         }
         if outcome.writtenThrough > state.writtenSequence {
+            if state.tail != nil {
+                if outcome.failure == nil, job.lastSequence == outcome.writtenThrough {
+                    state.tail!.append(EventChunk(bytes: job.bytes, firstSequence: state.writtenSequence + 1, lastSequence: job.lastSequence))
+                } else {
+                    // Only part of the job reached the files: readers find those lines there.
+                    state.tail = LiveTail(capacity: configuration.liveTailBytes, after: outcome.writtenThrough)
+                }
+            }
             state.writtenSequence = outcome.writtenThrough
             state.exists = true
             state.unwritten.removeAll { $0.lastSequence <= outcome.writtenThrough }
@@ -695,6 +711,18 @@ final class RunLog: Sendable {
             state.withLock { state in
                 state.watchers.removeValue(forKey: id)?.continuation.resume(throwing: CancellationError())
             }
+        }
+    }
+
+    /// The written lines after `sequence` if memory still holds them all; `.behind` when the
+    /// reader must read the files. The first call starts keeping a tail for this log.
+    func recentLines(after sequence: Int64) async throws -> LiveTail.Lookup {
+        try await ensureOpen()
+        return try state.withLock { state throws -> LiveTail.Lookup in
+            guard case .open = state.phase else { throw RunLogRetired() }
+            state.lastUse = .now
+            if state.tail == nil { state.tail = LiveTail(capacity: configuration.liveTailBytes, after: state.writtenSequence) }
+            return state.tail!.lines(after: sequence)
         }
     }
 

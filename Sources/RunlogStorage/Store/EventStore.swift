@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOCore
 import NIOPosix
@@ -28,13 +29,15 @@ public final class EventStore: Service, Sendable {
     public init(
         configuration: EventStoreConfiguration,
         logger: Logger = Logger(label: "runlog.storage"),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory,
         wallClock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
     ) {
         self.configuration = configuration
         let threadPool = NIOThreadPool(numberOfThreads: max(1, configuration.ioThreads))
         threadPool.start()
         self.environment = RunLogEnvironment(
-            configuration: configuration, threadPool: threadPool, logger: logger, wallClock: wallClock, openFiles: OpenFileCounter()
+            configuration: configuration, threadPool: threadPool, logger: logger, wallClock: wallClock, openFiles: OpenFileCounter(),
+            metrics: StoreMetrics(factory: metricsFactory)
         )
     }
 
@@ -114,6 +117,17 @@ public final class EventStore: Service, Sendable {
     /// sequence. Returns at once when it already has. Cancel the task to stop waiting.
     public func waitForEvents(of key: RunKey, after sequence: Int64) async throws(StorageError) -> Int64 {
         try await withLog(key) { log in try await log.waitForEvents(after: sequence) }
+    }
+
+    /// The lines after `sequence` from memory, when the store still holds all of them there
+    /// (live readers following a run); nil when they must be read with ``events(of:after:through:)``.
+    /// Empty when there is nothing newer yet.
+    public func recentEvents(of key: RunKey, after sequence: Int64) async throws(StorageError) -> [EventChunk]? {
+        let lookup = try await withLog(key) { log in try await log.recentLines(after: sequence) }
+        switch lookup {
+        case .lines(let chunks): return chunks
+        case .behind: return nil
+        }
     }
 
     /// The last `count` lines of a run's log (each with its newline), oldest first, reading

@@ -11,6 +11,9 @@ public struct EventStoreConfiguration: Sendable {
     public var flushInterval: Duration = .milliseconds(10)
     /// Bytes one run may hold in memory (buffered plus being written) before appenders wait.
     public var maxBufferedBytes: Int = 16 << 20
+    /// Bytes of recently written lines a followed run keeps in memory for its live readers;
+    /// a reader further behind reads the files until it catches up. 0 turns this off.
+    public var liveTailBytes: Int = 256 << 10
     /// Rotate the active segment once it reaches this size.
     public var segmentBytes: Int64 = 64 << 20
     /// Keep at most about this many log files open for writing; the least recently used idle

@@ -9,6 +9,7 @@ struct RunLogEnvironment: Sendable {
     let logger: Logger
     let wallClock: @Sendable () -> Timestamp
     let openFiles: OpenFileCounter
+    let metrics: StoreMetrics
 }
 
 /// Counts log files open for writing across a store, to keep them under the budget.

@@ -1,0 +1,78 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// `runlog serve` as a child process, for tests that watch its resources from outside: its
+/// port, resident memory, open descriptors and threads. Its logs are drained (and dropped)
+/// on a background thread, so a busy server never blocks on a full pipe.
+final class ServerProcess: Sendable {
+    let process: Process
+    let port: Int
+    let directory: TemporaryDirectory
+
+    init(arguments: [String] = []) async throws {
+        directory = TemporaryDirectory()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
+        process.arguments = ["serve", "--port", "0", "--storage", directory.path] + arguments
+        let logs = Pipe()
+        process.standardOutput = logs
+        process.standardError = logs
+        try process.run()
+        self.process = process
+        let started: String = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                var text = ""
+                var resumed = false
+                while true {
+                    let chunk = logs.fileHandleForReading.availableData
+                    if chunk.isEmpty { break }
+                    guard !resumed else { continue }
+                    text += String(decoding: chunk, as: UTF8.self)
+                    if text.contains("listening on") {
+                        resumed = true
+                        continuation.resume(returning: text)
+                    }
+                }
+                if !resumed { continuation.resume(returning: text) }
+            }
+        }
+        guard let port = started.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/).flatMap({ Int($0.1) }) else {
+            process.terminate()
+            throw ServerFailure(description: "the server did not start: \(started)")
+        }
+        self.port = port
+    }
+
+    struct ServerFailure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    /// Resident memory in bytes (VmRSS).
+    var residentBytes: Int { Self.statusField("VmRSS", of: process.processIdentifier) * 1024 }
+
+    var threads: Int { Self.statusField("Threads", of: process.processIdentifier) }
+
+    var openDescriptors: Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? -1
+    }
+
+    static func statusField(_ name: String, of pid: Int32) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return -1 }
+        for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? -1
+        }
+        return -1
+    }
+
+    /// Stops the server with SIGTERM and removes its storage; true when it exited cleanly.
+    @discardableResult
+    func stop() -> Bool {
+        if process.isRunning { kill(process.processIdentifier, SIGTERM) }
+        process.waitUntilExit()
+        directory.remove()
+        return process.terminationStatus == 0
+    }
+}

@@ -58,10 +58,8 @@ final class RunLog: Sendable {
         var flush: FlushStateMachine
         var waiters: [Waiter] = []
         /// Readers waiting for lines after a sequence to become readable.
-        var watchers: [UInt64: (after: Int64, continuation: CheckedContinuation<Int64, any Error>)] = [:]
         /// Recently written lines for live readers; nil until the log has one.
         var tail: LiveTail?
-        var nextWatcherID: UInt64 = 0
         var spaceWaiters: [CheckedContinuation<Outcome, Never>] = []
         /// Producer event ids and their sequences; nil until first needed.
         var producerIDs: [String: Int64]?
@@ -106,6 +104,8 @@ final class RunLog: Sendable {
     private let environment: RunLogEnvironment
     private let encoder: EventLineEncoder
     private let state: Mutex<State>
+    /// Readers waiting for new lines; locked after `state` when both are needed.
+    private let watchers = WatcherRegistry()
 
     init(key: RunKey, environment: RunLogEnvironment) {
         self.key = key
@@ -131,7 +131,7 @@ final class RunLog: Sendable {
     var isSealed: Bool { state.withLock { $0.sealedAt != nil } }
 
     /// Readers currently waiting for new lines.
-    var watcherCount: Int { state.withLock { $0.watchers.count } }
+    var watcherCount: Int { watchers.count }
 
     // MARK: Opening
 
@@ -191,6 +191,7 @@ final class RunLog: Sendable {
                 state.active = recovered.active
                 state.lastSequence = recovered.lastSequence
                 state.writtenSequence = recovered.lastSequence
+                watchers.advance(to: recovered.lastSequence)  // nobody waits yet: resumes nothing
                 if let terminal = configuration.terminalEventType, recovered.lastEventType == terminal {
                     state.sealedAt = recovered.lastSequence
                 }
@@ -466,6 +467,7 @@ final class RunLog: Sendable {
         while true {
             let outcome = write(job)
             let effect = state.withLock { state in complete(job, with: outcome, state: &state) }
+            watchers.advance(to: outcome.writtenThrough)
             switch effect {
             case .flush(let next):
                 job = next
@@ -614,7 +616,6 @@ final class RunLog: Sendable {
             state.exists = true
             state.unwritten.removeAll { $0.lastSequence <= outcome.writtenThrough }
             resumeWaiters(upTo: outcome.writtenThrough, state: &state)
-            resumeWatchers(&state)
         }
         guard let (failure, unwritten) = outcome.failure else {
             state.writeFailure = nil
@@ -674,44 +675,15 @@ final class RunLog: Sendable {
         state.waiters = remaining
     }
 
-    private func resumeWatchers(_ state: inout State) {
-        guard !state.watchers.isEmpty else { return }
-        for (id, watcher) in state.watchers where watcher.after < state.writtenSequence {
-            state.watchers[id] = nil
-            watcher.continuation.resume(returning: state.writtenSequence)
-        }
-    }
-
     /// Waits until lines after `sequence` are readable; returns the new last readable sequence.
     /// Cancelling the calling task ends the wait with `CancellationError`.
     func waitForEvents(after sequence: Int64) async throws -> Int64 {
         try await ensureOpen()
-        let id = state.withLock { state -> UInt64 in
-            state.nextWatcherID += 1
-            return state.nextWatcherID
+        try state.withLock { state throws in
+            guard case .open = state.phase else { throw RunLogRetired() }
+            state.lastUse = .now
         }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int64, any Error>) in
-                state.withLock { state in
-                    guard case .open = state.phase else {
-                        continuation.resume(throwing: RunLogRetired())
-                        return
-                    }
-                    if Task.isCancelled {
-                        continuation.resume(throwing: CancellationError())
-                    } else if state.writtenSequence > sequence {
-                        continuation.resume(returning: state.writtenSequence)
-                    } else {
-                        state.lastUse = .now
-                        state.watchers[id] = (sequence, continuation)
-                    }
-                }
-            }
-        } onCancel: {
-            state.withLock { state in
-                state.watchers.removeValue(forKey: id)?.continuation.resume(throwing: CancellationError())
-            }
-        }
+        return try await watchers.wait(after: sequence)
     }
 
     /// The written lines after `sequence` if memory still holds them all; `.behind` when the
@@ -787,7 +759,7 @@ final class RunLog: Sendable {
             case .unopened, .open: break
             }
             guard !state.flush.isFlushing, state.lastSequence == state.writtenSequence, state.waiters.isEmpty,
-                state.spaceWaiters.isEmpty, state.watchers.isEmpty, now - state.lastUse >= idleTimeout
+                state.spaceWaiters.isEmpty, now - state.lastUse >= idleTimeout, watchers.retireIfEmpty()
             else { return false }
             state.phase = .retired
             state.writer = nil
@@ -801,18 +773,17 @@ final class RunLog: Sendable {
     /// it are told to start over on the replacement. Live logs are left alone: only this
     /// process changes their files.
     func retireIfSealed() -> Bool {
-        state.withLock { state in
+        let retired = state.withLock { state in
             guard case .open = state.phase, state.sealedAt != nil, !state.flush.isFlushing,
                 state.lastSequence == state.writtenSequence, state.waiters.isEmpty, state.spaceWaiters.isEmpty
             else { return false }
             state.phase = .retired
             state.writer = nil
             state.producerIDs = nil
-            let watchers = state.watchers
-            state.watchers.removeAll()
-            for watcher in watchers.values { watcher.continuation.resume(throwing: RunLogRetired()) }
             return true
         }
+        if retired { watchers.retire() }
+        return retired
     }
 
     /// Closes the log's file handle if no write needs it (it reopens on the next flush).

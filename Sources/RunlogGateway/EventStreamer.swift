@@ -20,6 +20,8 @@ struct EventStreamer: Sendable {
     let configuration: GatewayConfiguration
     let stop: StreamStop
     let metrics: GatewayMetrics
+    /// Send the whole log as one gzip stream (a finite, unfiltered NDJSON download).
+    var gzip = false
 
     enum Wake: Sendable { case events, heartbeat, stop }
 
@@ -28,6 +30,10 @@ struct EventStreamer: Sendable {
         let live = sse || query.follow
         if sse {
             try await writer.write(ByteBuffer(string: ": runlog event stream\nretry: \(configuration.retryMilliseconds)\n\n"))
+        }
+        if gzip {
+            for try await bytes in runs.store.gzippedEvents(of: key, after: query.after) { try await writer.write(bytes) }
+            return
         }
         var position = query.after
         var sent = 0

@@ -238,14 +238,22 @@ public struct Gateway: Sendable {
 
     func eventStream(_ request: Request, key: RunKey, query: EventQuery) throws -> Response {
         let stop = StreamStop()
-        let streamer = EventStreamer(runs: runs, key: key, query: query, configuration: configuration, stop: stop, metrics: metrics)
+        // A whole download may come gzipped (archived segments as stored); SSE and live
+        // NDJSON never are, since compressors hold bytes back.
+        let gzip = query.format == .ndjson && !query.follow && query.types == nil && query.limit == nil
+            && EventQuery.acceptsGzip(request.headers[.acceptEncoding])
+        let streamer = EventStreamer(runs: runs, key: key, query: query, configuration: configuration, stop: stop, metrics: metrics, gzip: gzip)
         var headers: HTTPFields = [.cacheControl: "no-cache"]
         if query.format == .sse {
             headers[.contentType] = "text/event-stream"
             headers[.xAccelBuffering] = "no"
         } else {
             headers[.contentType] = "application/x-ndjson"
-            if !query.follow { headers[.contentDisposition] = "attachment; filename=\"\(key.runID).ndjson\"" }
+            if !query.follow {
+                headers[.contentDisposition] = "attachment; filename=\"\(key.runID).ndjson\""
+                headers[.vary] = "Accept-Encoding"
+            }
+            if gzip { headers[.contentEncoding] = "gzip" }
         }
         let logger = self.logger
         let live = query.format == .sse || query.follow

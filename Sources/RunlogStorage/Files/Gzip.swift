@@ -9,7 +9,7 @@ struct GzipError: Error, CustomStringConvertible {
     var description: String { "\(operation) failed (zlib \(code)\(message.map { ": \($0)" } ?? ""))" }
 }
 
-/// Streams a file into a gzip file (one member, RFC 1952).
+/// Streams a file into a gzip file (one member, RFC 1952), spliceable by ``GzipMember``.
 enum GzipCompressor {
     /// Compresses everything readable from `source` into `destination`; returns the compressed size.
     static func compress(_ source: PosixFile, into destination: PosixFile, level: Int32 = 6) throws -> Int64 {
@@ -29,9 +29,14 @@ enum GzipCompressor {
         }
         var written: Int64 = 0
         var finished = false
+        var synced = false
         while !finished {
             let count = try source.read(into: input)
-            let flush = count == 0 ? Z_FINISH : Z_NO_FLUSH
+            // At the end, a sync flush before finishing: the member then ends in a byte-aligned
+            // empty final block, so downloads can splice its deflate data into one gzip stream
+            // without decompressing it (see ``GzipMember``).
+            let flush = count > 0 ? Z_NO_FLUSH : (synced ? Z_FINISH : Z_SYNC_FLUSH)
+            if count == 0 { synced = true }
             stream.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
             stream.pointee.avail_in = uInt(count)
             repeat {

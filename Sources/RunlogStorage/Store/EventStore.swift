@@ -113,6 +113,12 @@ public final class EventStore: Service, Sendable {
         EventLogReader(store: self, key: key, after: sequence, upperBound: upperBound)
     }
 
+    /// The lines after `sequence` as they are now, as one gzip stream: archived segments are
+    /// sent as stored, the rest compressed on the way.
+    public func gzippedEvents(of key: RunKey, after sequence: Int64 = 0) -> GzipLogReader {
+        GzipLogReader(store: self, key: key, after: sequence)
+    }
+
     /// Waits until a run's log has readable lines after `sequence`, and returns its new last
     /// sequence. Returns at once when it already has. Cancel the task to stop waiting.
     public func waitForEvents(of key: RunKey, after sequence: Int64) async throws(StorageError) -> Int64 {

@@ -50,6 +50,10 @@ struct ServeCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in JSONLogHandler(label: label, version: Gateway.version) }
         var logger = Logger(label: "runlog")
         logger.logLevel = .info
+        if let (before, after) = OpenFileLimit.raiseToHardLimit() {
+            // Each reader is a socket: the limit bounds how many streams the server can hold.
+            logger.info("open-file limit", metadata: ["soft": "\(after.soft)", "hard": "\(after.hard)", "raised_from": "\(before.soft)"])
+        }
         try FileManager.default.createDirectory(atPath: options.storage, withIntermediateDirectories: true)
         let catalog: RunCatalog
         do {

@@ -10,11 +10,19 @@ final class ServerProcess: Sendable {
     let port: Int
     let directory: TemporaryDirectory
 
-    init(arguments: [String] = []) async throws {
+    /// - Parameter softFileLimit: start the server with this soft open-file limit (as a
+    ///   low default limit would), to see it raise it.
+    init(arguments: [String] = [], softFileLimit: Int? = nil) async throws {
         directory = TemporaryDirectory()
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
-        process.arguments = ["serve", "--port", "0", "--storage", directory.path] + arguments
+        let serve = ["serve", "--port", "0", "--storage", directory.path] + arguments
+        if let softFileLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -Sn \(softFileLimit) && exec \"$0\" \"$@\"", CommandLineTests.runlog] + serve
+        } else {
+            process.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
+            process.arguments = serve
+        }
         let logs = Pipe()
         process.standardOutput = logs
         process.standardError = logs
@@ -55,6 +63,34 @@ final class ServerProcess: Sendable {
 
     var threads: Int { Self.statusField("Threads", of: process.processIdentifier) }
 
+    /// The soft open-file limit the server runs with.
+    var softFileLimit: Int? {
+        guard let limits = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/limits", encoding: .utf8),
+            let line = limits.split(separator: "\n").first(where: { $0.hasPrefix("Max open files") })
+        else { return nil }
+        return line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.flatMap { Int($0) }
+    }
+
+    /// A gauge or counter from `/metrics` (the first sample whose line starts with `name`).
+    func metric(_ name: String) throws -> Double? {
+        let metrics = try RawConnection.request(port: port, "GET", "/metrics").body
+        for line in metrics.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.split(separator: " ").last ?? "")
+        }
+        return nil
+    }
+
+    /// Polls `/metrics` until `name` equals `value` or `deadline` passes; returns the last value.
+    func waitForMetric(_ name: String, toBe value: Double, within deadline: Duration = .seconds(60)) async throws -> Double? {
+        let end = ContinuousClock.now + deadline
+        var last = try metric(name)
+        while last != value, ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(50))  // polling a condition, with a deadline
+            last = try metric(name)
+        }
+        return last
+    }
+
     var openDescriptors: Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? -1
     }
@@ -62,7 +98,7 @@ final class ServerProcess: Sendable {
     static func statusField(_ name: String, of pid: Int32) -> Int {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return -1 }
         for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
-            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? -1
+            return Int(line.split(whereSeparator: \.isWhitespace).dropFirst().first ?? "") ?? -1
         }
         return -1
     }

@@ -91,4 +91,107 @@ import Testing
         let fallbacks = metrics.firstMatch(of: /runlog_slow_reader_fallbacks_total (\d+)/).flatMap { Int($0.1) } ?? 0
         #expect(fallbacks >= 1, "the reader never fell back to the files")
     }
+
+    /// This process's hard open-file limit, after raising its soft limit to it (the readers'
+    /// client sockets are opened here).
+    static func raiseOwnFileLimit() -> Int {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        return Int(limit.rlim_max)
+    }
+
+    static let sseReaders = #"runlog_stream_readers{format="sse"}"#
+
+    /// `total` SSE readers spread evenly over `runCount` runs, all held at once; then one event
+    /// per run reaches every one of them.
+    func holdReaders(_ total: Int, over runCount: Int) async throws {
+        let hardLimit = Self.raiseOwnFileLimit()
+        try #require(hardLimit >= total + 512, "the hard open-file limit (\(hardLimit)) cannot hold \(total) readers")
+        // Started with a low soft limit, as many systems default to: the server raises it.
+        let server = try await ServerProcess(arguments: ["--durability", "none"], softFileLimit: 1024)
+        defer { server.stop() }
+        #expect(server.softFileLimit == hardLimit)
+        let runs = (0..<runCount).map { "run_\($0)" }
+        for run in runs {
+            #expect(try RawConnection.request(port: server.port, "POST", "/v1/workspaces/ws_1/runs", body: #"{"run_id":"\#(run)"}"#).status == 201)
+        }
+        let before = server.residentBytes
+        var connections: [RawConnection] = []
+        connections.reserveCapacity(total)
+        defer { for connection in connections { connection.close() } }
+        for index in 0..<total {
+            let connection = try RawConnection(port: server.port)
+            connections.append(connection)
+            try connection.requestStream("/v1/workspaces/ws_1/runs/\(runs[index % runCount])/events")
+        }
+        #expect(try await server.waitForMetric(Self.sseReaders, toBe: Double(total)) == Double(total))
+        let perReader = (server.residentBytes - before) / total
+        print("\(total) readers over \(runCount) runs: \(perReader) bytes of server RSS per idle reader (debug build), \(server.openDescriptors) descriptors")
+        // The release figure is in docs/benchmarks.md; this bound catches a per-reader buffer.
+        #expect(perReader < 64 * 1024)
+
+        for run in runs {
+            let appended = try RawConnection.request(
+                port: server.port, "POST", "/v1/workspaces/ws_1/runs/\(run)/events", body: #"{"type":"console.line","payload":{}}"#, contentType: "application/x-ndjson")
+            #expect(appended.status == 200, "\(appended.body)")
+        }
+        var missed = 0
+        for connection in connections {
+            var received: [UInt8] = []
+            if !connection.read(until: "id: 1\nevent: console.line\n", into: &received) { missed += 1 }
+        }
+        #expect(missed == 0, "\(missed) of \(total) readers did not get the event")
+        for connection in connections { connection.close() }
+        connections.removeAll()
+        #expect(try await server.waitForMetric(Self.sseReaders, toBe: 0) == 0)
+    }
+
+    @Test func holdsTenThousandReadersOnOneRun() async throws {
+        try await holdReaders(10_000, over: 1)
+    }
+
+    @Test func holdsTenThousandReadersOverAThousandRuns() async throws {
+        try await holdReaders(10_000, over: 1_000)
+    }
+
+    @Test func connectionChurnLeavesDescriptorsThreadsAndMemoryAsTheyWere() async throws {
+        let server = try await ServerProcess(arguments: ["--durability", "none"])
+        defer { server.stop() }
+        #expect(try RawConnection.request(port: server.port, "POST", "/v1/workspaces/ws_1/runs", body: #"{"run_id":"run_1"}"#).status == 201)
+        let appended = try RawConnection.request(
+            port: server.port, "POST", "/v1/workspaces/ws_1/runs/run_1/events", body: #"{"type":"console.line","payload":{}}"#, contentType: "application/x-ndjson")
+        #expect(appended.status == 200)
+        /// Connects, subscribes and goes away: after the first event, or abruptly mid-request.
+        func cycle(_ index: Int) throws {
+            let connection = try RawConnection(port: server.port)
+            defer { connection.close() }
+            if index % 2 == 0 {
+                try connection.requestStream("/v1/workspaces/ws_1/runs/run_1/events")
+                var received: [UInt8] = []
+                #expect(connection.read(until: "id: 1\n", into: &received))
+            } else {
+                try connection.send("GET /v1/workspaces/ws_1/runs/run_1/events HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            }
+        }
+        // Warm-up: pools, caches and thread pools reach their working size.
+        for index in 0..<100 { try cycle(index) }
+        #expect(try await server.waitForMetric(Self.sseReaders, toBe: 0) == 0)
+        let descriptors = server.openDescriptors
+        let threads = server.threads
+        let memory = server.residentBytes
+
+        for index in 0..<1_000 { try cycle(index) }
+        #expect(try await server.waitForMetric(Self.sseReaders, toBe: 0) == 0)
+        // Closed sockets are released as the server notices them; allow it a moment.
+        let end = ContinuousClock.now + .seconds(30)
+        while server.openDescriptors > descriptors, ContinuousClock.now < end {
+            try await Task.sleep(for: .milliseconds(50))  // polling a condition, with a deadline
+        }
+        print("churn: descriptors \(descriptors) -> \(server.openDescriptors), threads \(threads) -> \(server.threads), RSS \(memory >> 10) -> \(server.residentBytes >> 10) KiB")
+        #expect(server.openDescriptors <= descriptors)
+        #expect(server.threads <= threads)
+        #expect(server.residentBytes - memory < 4 << 20, "memory grew by \((server.residentBytes - memory) >> 10) KiB over 1,000 connections")
+    }
 }

@@ -1,0 +1,239 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOPosix
+import RunlogStorage
+
+/// `runlog-bench gateway`: the HTTP server under load, as a child process (release build),
+/// driven by lean NIO clients in this process; both share the machine's cores.
+struct GatewayBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "HTTP appends, NDJSON download (against nginx), SSE replay and live fan-out."
+    )
+
+    @Option(help: "Where to keep the server's storage (removed afterwards).")
+    var directory: String = NSTemporaryDirectory() + "runlog-bench-gateway"
+
+    @Option(help: "Repetitions per throughput measurement; the median is reported.")
+    var repetitions: Int = 3
+
+    @Option(help: "The server's durability.")
+    var durability: String = "fsync"
+
+    @Option(help: "Megabytes of log for the download and replay measurements.")
+    var downloadMegabytes: Int = 256
+
+    @Option(help: "Reader counts for live fan-out.")
+    var readers: [Int] = [100, 1_000, 10_000]
+
+    @Option(help: "Events per second the appender sends during fan-out.")
+    var fanOutRate: Int = 20
+
+    @Option(help: "Seconds of appends during fan-out.")
+    var fanOutSeconds: Int = 10
+
+    @Flag(help: "Small sizes, for a quick check that everything runs.")
+    var quick = false
+
+    func run() async throws {
+        try ScratchDirectory.prepare(directory)
+        defer { ScratchDirectory.remove(directory) }
+        raiseOwnFileLimit()
+        let group = MultiThreadedEventLoopGroup.singleton
+        let server = try await ServedProcess.runlog(
+            storage: directory + "/storage", arguments: ["--durability", durability, "--segment-size", "4GiB", "--max-body-size", "64MiB"]
+        )
+        defer { server.stop() }
+        print("# runlog-bench gateway (server durability \(durability), \(repetitions) repetitions, medians; load generator in this process)\n")
+        try await appends(server: server, group: group)
+        try await downloads(server: server, group: group)
+        try await fanOut(server: server, group: group)
+    }
+
+    // MARK: Appends
+
+    func createRun(_ id: String, server: ServedProcess, group: any EventLoopGroup) async throws {
+        let connection = try await LoadConnection.connect(port: server.port, group: group)
+        var sent = false
+        try await connection.exchange {
+            defer { sent = true }
+            return sent ? nil : LoadRequest.post("/v1/workspaces/bench/runs", body: Array(#"{"run_id":"\#(id)"}"#.utf8), contentType: "application/json")
+        }
+    }
+
+    /// `connections` clients each sending `requests` bodies to `run`; events per second.
+    func appendRate(run: String, body: [UInt8], eventsPerBody: Int, connections: Int, requests: Int, server: ServedProcess, group: any EventLoopGroup) async throws -> Double {
+        let request = LoadRequest.post("/v1/workspaces/bench/runs/\(run)/events", body: body)
+        var clients: [LoadConnection] = []
+        for _ in 0..<connections { clients.append(try await LoadConnection.connect(port: server.port, group: group)) }
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            for client in clients {
+                tasks.addTask {
+                    var left = requests
+                    try await client.exchange {
+                        guard left > 0 else { return nil }
+                        left -= 1
+                        return request
+                    }
+                }
+            }
+            try await tasks.waitForAll()
+        }
+        return Double(connections * requests * eventsPerBody) / (ContinuousClock.now - started).seconds
+    }
+
+    func appends(server: ServedProcess, group: any EventLoopGroup) async throws {
+        let scale = quick ? 20 : 1
+        let line = Array(Workload.sampleLine.utf8)
+        let batch = Workload.bodies(batchSize: 1000, events: 1000)[0]
+        print("payload: \(line.count) bytes of producer JSON per event\n")
+        print("| workload | connections | events | runlog HTTP events/s | engine in-process events/s | HTTP / engine |")
+        print("|---|---:|---:|---:|---:|---:|")
+        let storeDurability = Durability(rawValue: durability) ?? .fsync
+
+        var httpRates: [Double] = []
+        var engineRates: [Double] = []
+        for repetition in 0..<repetitions {
+            try await createRun("batch_\(repetition)", server: server, group: group)
+            httpRates.append(try await appendRate(run: "batch_\(repetition)", body: batch, eventsPerBody: 1000, connections: 4, requests: 250 / scale, server: server, group: group))
+            let engine = try await Workload.appendRunlog(root: directory + "/engine-batch-\(repetition)", durability: storeDurability, batchSize: 1000, events: 1_000_000 / scale)
+            engineRates.append(Double(engine.events) / engine.seconds)
+        }
+        print("| batches of 1,000, one run | 4 | \(1_000_000 / scale) | \(format(median(httpRates))) | \(format(median(engineRates))) | \(ratio(median(httpRates), median(engineRates))) |")
+
+        httpRates = []
+        engineRates = []
+        for repetition in 0..<repetitions {
+            try await createRun("single_\(repetition)", server: server, group: group)
+            httpRates.append(try await appendRate(run: "single_\(repetition)", body: line, eventsPerBody: 1, connections: 64, requests: 2000 / scale, server: server, group: group))
+            let engine = try await Workload.appendRunlogConcurrently(root: directory + "/engine-single-\(repetition)", durability: storeDurability, appenders: 64, events: 128_000 / scale)
+            engineRates.append(Double(engine.events) / engine.seconds)
+        }
+        print("| single events, one run | 64 | \(128_000 / scale) | \(format(median(httpRates))) | \(format(median(engineRates))) | \(ratio(median(httpRates), median(engineRates))) |")
+    }
+
+    // MARK: Download and replay
+
+    func downloads(server: ServedProcess, group: any EventLoopGroup) async throws {
+        let scale = quick ? 16 : 1
+        try await createRun("download", server: server, group: group)
+        let batch = Workload.bodies(batchSize: 1000, events: 1000)[0]
+        let batches = downloadMegabytes * 1024 * 1024 / scale / (Workload.storedLineEstimate * 1000)
+        _ = try await appendRate(run: "download", body: batch, eventsPerBody: 1000, connections: 1, requests: batches, server: server, group: group)
+        let segment = directory + "/storage/workspaces/bench/runs/download/logs/events.ndjson"
+        let bytes = try FileManager.default.attributesOfItem(atPath: segment)[.size] as? Int ?? 0
+        // nginx serves the same bytes: the run's only segment, linked into its root.
+        let www = directory + "/www"
+        try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
+        try FileManager.default.linkItem(atPath: segment, toPath: www + "/download.ndjson")
+        let nginx = try await ServedProcess.nginx(root: www, scratch: directory)
+        defer { nginx?.stop() }
+
+        var runlogRates: [Double] = []
+        var nginxRates: [Double] = []
+        let ndjson = LoadRequest.get("/v1/workspaces/bench/runs/download/events", accept: "application/x-ndjson")
+        for _ in 0..<max(repetitions, 5) {
+            runlogRates.append(try await downloadRate(ndjson, port: server.port, group: group, expected: bytes))
+            if let nginx {
+                nginxRates.append(try await downloadRate(LoadRequest.get("/download.ndjson", accept: "*/*"), port: nginx.port, group: group, expected: bytes))
+            }
+        }
+        print("\n| read | bytes of log | runlog MB/s | nginx sendfile MB/s | runlog / nginx |")
+        print("|---|---:|---:|---:|---:|")
+        if nginxRates.isEmpty {
+            print("| NDJSON download | \(bytes) | \(format(median(runlogRates))) | (nginx not installed) | |")
+        } else {
+            print("| NDJSON download | \(bytes) | \(format(median(runlogRates))) | \(format(median(nginxRates))) | \(ratio(median(runlogRates), median(nginxRates))) |")
+        }
+
+        // SSE replay ends at run.completed.
+        let completion = LoadRequest.post("/v1/workspaces/bench/runs/download/events", body: Array(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#.utf8))
+        let connection = try await LoadConnection.connect(port: server.port, group: group)
+        var sent = false
+        try await connection.exchange {
+            defer { sent = true }
+            return sent ? nil : completion
+        }
+        var replayRates: [Double] = []
+        let sse = LoadRequest.get("/v1/workspaces/bench/runs/download/events", accept: "text/event-stream")
+        for _ in 0..<repetitions {
+            replayRates.append(try await downloadRate(sse, port: server.port, group: group, expected: bytes))
+        }
+        print("| SSE replay (MB/s of SSE framing received) | \(bytes) | \(format(median(replayRates))) | | |")
+    }
+
+    /// MB/s of response bytes for one request read to the end.
+    func downloadRate(_ request: ByteBuffer, port: Int, group: any EventLoopGroup, expected: Int) async throws -> Double {
+        let connection = try await LoadConnection.connect(port: port, group: group)
+        let started = ContinuousClock.now
+        let received = try await connection.download(request)
+        let seconds = (ContinuousClock.now - started).seconds
+        guard received >= expected else {
+            throw LoadConnection.Failure(description: "download got \(received) bytes of \(expected)")
+        }
+        return Double(received) / seconds / 1e6
+    }
+
+    // MARK: Live fan-out
+
+    func fanOut(server: ServedProcess, group: any EventLoopGroup) async throws {
+        print("\n| readers on one run | rate | events | deliveries | p50 ms | p99 ms | max ms | server RSS per idle reader |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        let readerGroup = MultiThreadedEventLoopGroup.singleton
+        for count in readers {
+            let run = "fan_\(count)"
+            try await createRun(run, server: server, group: group)
+            let recorder = LatencyRecorder()
+            let before = server.residentBytes
+            let channels = try await LiveReader.open(count, path: "/v1/workspaces/bench/runs/\(run)/events", port: server.port, group: readerGroup, recorder: recorder)
+            let perReader = (server.residentBytes - before) / count
+            let events = fanOutRate * (quick ? 2 : fanOutSeconds)
+            let connection = try await LoadConnection.connect(port: server.port, group: group)
+            let interval = Duration.nanoseconds(1_000_000_000 / fanOutRate)
+            var next = ContinuousClock.now
+            var sent = 0
+            try await connection.exchange {
+                guard sent < events else { return nil }
+                sent += 1
+                // A steady rate: each append waits for its slot (this closure runs between exchanges).
+                next += interval
+                while ContinuousClock.now < next { usleep(200) }
+                return LoadRequest.post("/v1/workspaces/bench/runs/\(run)/events", body: Array(#"{"type":"bench.tick","payload":{"t":\#(wallNanoseconds())}}"#.utf8))
+            }
+            let expected = events * count
+            let deadline = ContinuousClock.now + .seconds(60)
+            while recorder.all.count < expected, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let samples = recorder.all.sorted()
+            for channel in channels { channel.close(promise: nil) }
+            guard !samples.isEmpty else {
+                print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | 0 | | | | \(perReader) B |")
+                continue
+            }
+            func milliseconds(_ quantile: Double) -> String {
+                String(format: "%.1f", Double(samples[min(samples.count - 1, Int(Double(samples.count) * quantile))]) / 1e6)
+            }
+            print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | \(samples.count) of \(expected) | \(milliseconds(0.5)) | \(milliseconds(0.99)) | \(String(format: "%.1f", Double(samples.last!) / 1e6)) | \(format(Double(perReader))) B |")
+        }
+    }
+
+    // MARK: Helpers
+
+    func median(_ values: [Double]) -> Double {
+        values.sorted()[values.count / 2]
+    }
+
+    func ratio(_ value: Double, _ baseline: Double) -> String {
+        String(format: "%.2fx", value / baseline)
+    }
+
+    func raiseOwnFileLimit() {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+    }
+}

@@ -97,10 +97,17 @@ public final class RunService: Service, Sendable {
     /// Appends to a run: refused for unknown and completed runs, and for a `run.completed` whose
     /// `payload.status` is not `succeeded`, `failed` or `cancelled`.
     public func append(_ batch: EventBatch, to key: RunKey, expectedLastSequence: Int64? = nil) async throws(RunError) -> AppendReceipt {
-        guard let record = try await fetch(key) else { throw .notFound(key) }
-        if record.status.isTerminal { throw .closed(key, lastSequence: record.lastSequence) }
-        try Self.validateLifecycle(batch)
-        let liveRun = try await liveRun(key, record: record)
+        let liveRun: LiveRun
+        if let cached = live.withLock({ $0[key] }), !cached.state.withLock({ $0.status.isTerminal }) {
+            // An open run with live state: no catalog read on the append path.
+            liveRun = cached
+            try Self.validateLifecycle(batch)
+        } else {
+            guard let record = try await fetch(key) else { throw .notFound(key) }
+            if record.status.isTerminal { throw .closed(key, lastSequence: record.lastSequence) }
+            try Self.validateLifecycle(batch)
+            liveRun = try await self.liveRun(key, record: record)
+        }
         let receipt: AppendReceipt
         do {
             receipt = try await store.append(batch, to: key, expectedLastSequence: expectedLastSequence)

@@ -3,6 +3,14 @@ import Testing
 
 /// `runlog serve` under load, watched from outside: slow readers, many readers, churn.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct ServerUnderLoadTests {
+    /// Runs blocking socket and process work on its own thread, never on the few threads of
+    /// Swift's cooperative pool, which the other tests in this process need meanwhile.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
     /// Runs curl to completion; returns its output.
     static func curl(_ arguments: [String]) throws -> String {
         let process = Process()
@@ -52,7 +60,7 @@ import Testing
         let batch = server.directory.path + "/batch.ndjson"
         try (1...1000).map { #"{"type":"console.line","payload":{"n":\#($0),"text":"\#(padding)"}}"# }
             .joined(separator: "\n").write(toFile: batch, atomically: true, encoding: .utf8)
-        func appendBatch() throws {
+        @Sendable func appendBatch() throws {
             let receipt = try Self.curl(["-XPOST", runs + "/run_1/events", "-H", "Content-Type: application/x-ndjson", "--data-binary", "@" + batch])
             #expect(receipt.contains(#""appended":1000"#), "\(receipt)")
         }
@@ -69,10 +77,13 @@ import Testing
         kill(reader.processIdentifier, SIGSTOP)
 
         // 100 MB appended while it reads nothing.
-        var peak = baseline
-        for _ in 0..<100 {
-            try appendBatch()
-            peak = max(peak, server.residentBytes)
+        let peak = try await Self.offPool {
+            var peak = baseline
+            for _ in 0..<100 {
+                try appendBatch()
+                peak = max(peak, server.residentBytes)
+            }
+            return peak
         }
         let growth = peak - baseline
         print("slow reader: server RSS \(baseline >> 20) MiB before, peak \(peak >> 20) MiB during 100 MB of appends (growth \(growth >> 20) MiB)")
@@ -83,7 +94,7 @@ import Testing
         let completed = try Self.curl(["-XPOST", runs + "/run_1/events", "-H", "Content-Type: application/x-ndjson", "--data-binary", #"{"type":"run.completed","payload":{"status":"succeeded"}}"#])
         #expect(completed.contains(#""last_sequence":101001"#), "\(completed)")
         kill(reader.processIdentifier, SIGCONT)
-        reader.waitUntilExit()
+        try await Self.offPool { reader.waitUntilExit() }
         let ids = try Self.eventIDs(inStreamAt: streamed)
         #expect(ids.count == 101_001, "got \(ids.count) events")
         #expect(ids == Array(1...Int64(ids.count)), "events out of order or missing")
@@ -118,14 +129,18 @@ import Testing
             #expect(try RawConnection.request(port: server.port, "POST", "/v1/workspaces/ws_1/runs", body: #"{"run_id":"\#(run)"}"#).status == 201)
         }
         let before = server.residentBytes
-        var connections: [RawConnection] = []
-        connections.reserveCapacity(total)
-        defer { for connection in connections { connection.close() } }
-        for index in 0..<total {
-            let connection = try RawConnection(port: server.port)
-            connections.append(connection)
-            try connection.requestStream("/v1/workspaces/ws_1/runs/\(runs[index % runCount])/events")
+        let port = server.port
+        var connections = try await Self.offPool {
+            var connections: [RawConnection] = []
+            connections.reserveCapacity(total)
+            for index in 0..<total {
+                let connection = try RawConnection(port: port)
+                connections.append(connection)
+                try connection.requestStream("/v1/workspaces/ws_1/runs/\(runs[index % runCount])/events")
+            }
+            return connections
         }
+        defer { for connection in connections { connection.close() } }
         #expect(try await server.waitForMetric(Self.sseReaders, toBe: Double(total)) == Double(total))
         let perReader = (server.residentBytes - before) / total
         print("\(total) readers over \(runCount) runs: \(perReader) bytes of server RSS per idle reader (debug build), \(server.openDescriptors) descriptors")
@@ -137,10 +152,14 @@ import Testing
                 port: server.port, "POST", "/v1/workspaces/ws_1/runs/\(run)/events", body: #"{"type":"console.line","payload":{}}"#, contentType: "application/x-ndjson")
             #expect(appended.status == 200, "\(appended.body)")
         }
-        var missed = 0
-        for connection in connections {
-            var received: [UInt8] = []
-            if !connection.read(until: "id: 1\nevent: console.line\n", into: &received) { missed += 1 }
+        let opened = connections
+        let missed = try await Self.offPool {
+            var missed = 0
+            for connection in opened {
+                var received: [UInt8] = []
+                if !connection.read(until: "id: 1\nevent: console.line\n", into: &received) { missed += 1 }
+            }
+            return missed
         }
         #expect(missed == 0, "\(missed) of \(total) readers did not get the event")
         for connection in connections { connection.close() }
@@ -164,8 +183,9 @@ import Testing
             port: server.port, "POST", "/v1/workspaces/ws_1/runs/run_1/events", body: #"{"type":"console.line","payload":{}}"#, contentType: "application/x-ndjson")
         #expect(appended.status == 200)
         /// Connects, subscribes and goes away: after the first event, or abruptly mid-request.
-        func cycle(_ index: Int) throws {
-            let connection = try RawConnection(port: server.port)
+        let port = server.port
+        @Sendable func cycle(_ index: Int) throws {
+            let connection = try RawConnection(port: port)
             defer { connection.close() }
             if index % 2 == 0 {
                 try connection.requestStream("/v1/workspaces/ws_1/runs/run_1/events")
@@ -176,13 +196,13 @@ import Testing
             }
         }
         // Warm-up: pools, caches and thread pools reach their working size.
-        for index in 0..<100 { try cycle(index) }
+        try await Self.offPool { for index in 0..<100 { try cycle(index) } }
         #expect(try await server.waitForMetric(Self.sseReaders, toBe: 0) == 0)
         let descriptors = server.openDescriptors
         let threads = server.threads
         let memory = server.residentBytes
 
-        for index in 0..<1_000 { try cycle(index) }
+        try await Self.offPool { for index in 0..<1_000 { try cycle(index) } }
         #expect(try await server.waitForMetric(Self.sseReaders, toBe: 0) == 0)
         // Closed sockets are released as the server notices them; allow it a moment.
         let end = ContinuousClock.now + .seconds(30)

@@ -19,7 +19,7 @@ public struct EventLogReader: AsyncSequence, Sendable {
         let key: RunKey
         let after: Int64
         let upperBound: Int64?
-        private var cursor: CursorBox?
+        private var cursor: CursorBox<LogCursor>?
         private var finished = false
 
         init(store: EventStore, key: RunKey, after: Int64, upperBound: Int64?) {
@@ -31,43 +31,18 @@ public struct EventLogReader: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> EventChunk? {
             guard !finished else { return nil }
-            let box: CursorBox
+            let box: CursorBox<LogCursor>
             if let cursor {
                 box = cursor
             } else {
-                let snapshot = try await store.snapshot(of: key)
-                box = CursorBox(LogCursor(snapshot: snapshot, after: after, through: upperBound))
+                box = CursorBox(LogCursor(snapshot: try await store.snapshot(of: key), after: after, through: upperBound))
                 cursor = box
             }
-            var staleSnapshots = 0
-            while true {
-                let step = try await store.runBlocking { try box.cursor.next() }
-                switch step {
-                case .chunk(let chunk):
-                    return chunk
-                case .end:
-                    finished = true
-                    return nil
-                case .stale:
-                    staleSnapshots += 1
-                    guard staleSnapshots <= 8 else {
-                        throw StorageError.corruptLog("the files of run \(key) keep changing under the reader")
-                    }
-                    // Files changed under the snapshot: rotation and archiving in this process
-                    // are in the next snapshot; retention elsewhere needs the sealed log re-read.
-                    if staleSnapshots > 1 { store.forgetSealedLog(of: key) }
-                    box.cursor.reset(to: try await store.snapshotOfExistingLog(key))
-                }
+            guard let chunk = try await store.read(from: box, of: key) else {
+                finished = true
+                return nil
             }
+            return chunk
         }
-    }
-}
-
-/// Hands a cursor to the thread pool; only one read at a time ever uses it.
-final class CursorBox: @unchecked Sendable {
-    let cursor: LogCursor
-
-    init(_ cursor: LogCursor) {
-        self.cursor = cursor
     }
 }

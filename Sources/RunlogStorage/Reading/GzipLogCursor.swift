@@ -9,14 +9,7 @@ import Darwin
 /// Reads a run's lines after a sequence as one gzip stream: the deflate data of archived
 /// segments is sent as stored (no decompressing, no recompressing), the rest is compressed on
 /// the way, and one trailer covers everything. Blocking: drive it from the I/O thread pool.
-final class GzipLogCursor {
-    enum Step {
-        case bytes(ByteBuffer)
-        case end
-        /// Files changed under the snapshot: ``reset(to:)`` with a new one; the position is kept.
-        case stale
-    }
-
+final class GzipLogCursor: SnapshotCursor {
     private enum Piece {
         /// Stored deflate data of an archived segment, from `offset` to `end`.
         case stored(file: PosixFile, offset: Int64, end: Int64, crc: UInt32, length: UInt32, last: Int64)
@@ -47,7 +40,7 @@ final class GzipLogCursor {
         piece = nil
     }
 
-    func next() throws(StorageError) -> Step {
+    func next() throws(StorageError) -> CursorStep<ByteBuffer> {
         guard !finished else { return .end }
         var output = ByteBuffer()
         if !headerSent {
@@ -61,9 +54,9 @@ final class GzipLogCursor {
                         output.writeBytes(GzipMember.finalBlock)
                         output.writeBytes(GzipMember.trailer(crc: crc, length: length))
                         finished = true
-                        return .bytes(output)
+                        return .chunk(output)
                     }
-                    guard let opened = try openPiece() else { return output.readableBytes > 0 ? .bytes(output) : .stale }
+                    guard let opened = try openPiece() else { return output.readableBytes > 0 ? .chunk(output) : .stale }
                     piece = opened
                     pieceStart = position
                 }
@@ -98,18 +91,14 @@ final class GzipLogCursor {
                         position = max(position, cursor.position)
                     case .stale:
                         try endCompressedPiece(into: &output)
-                        return output.readableBytes > 0 ? .bytes(output) : .stale
+                        return output.readableBytes > 0 ? .chunk(output) : .stale
                     }
                 }
             }
-        } catch let error as StorageError {
-            throw error
-        } catch let error as SystemError {
-            throw .io(error)
         } catch {
-            throw .corruptLog("\(error)")
+            throw StorageError(error)
         }
-        return .bytes(output)
+        return .chunk(output)
     }
 
     /// Ends a compressed piece byte-aligned; the next one starts a fresh deflate history, since

@@ -17,7 +17,7 @@ public struct GzipLogReader: AsyncSequence, Sendable {
         let store: EventStore
         let key: RunKey
         let after: Int64
-        private var cursor: GzipCursorBox?
+        private var cursor: CursorBox<GzipLogCursor>?
 
         init(store: EventStore, key: RunKey, after: Int64) {
             self.store = store
@@ -26,36 +26,14 @@ public struct GzipLogReader: AsyncSequence, Sendable {
         }
 
         public mutating func next() async throws -> NIOCore.ByteBuffer? {
-            let box: GzipCursorBox
+            let box: CursorBox<GzipLogCursor>
             if let cursor {
                 box = cursor
             } else {
-                box = GzipCursorBox(GzipLogCursor(snapshot: try await store.snapshot(of: key), after: after))
+                box = CursorBox(GzipLogCursor(snapshot: try await store.snapshot(of: key), after: after))
                 cursor = box
             }
-            var staleSnapshots = 0
-            while true {
-                switch try await store.runBlocking({ try box.cursor.next() }) {
-                case .bytes(let bytes): return bytes
-                case .end: return nil
-                case .stale:
-                    staleSnapshots += 1
-                    guard staleSnapshots <= 8 else {
-                        throw StorageError.corruptLog("the files of run \(key) keep changing under the reader")
-                    }
-                    if staleSnapshots > 1 { store.forgetSealedLog(of: key) }
-                    box.cursor.reset(to: try await store.snapshotOfExistingLog(key))
-                }
-            }
+            return try await store.read(from: box, of: key)
         }
-    }
-}
-
-/// Hands a gzip cursor to the thread pool; only one read at a time ever uses it.
-final class GzipCursorBox: @unchecked Sendable {
-    let cursor: GzipLogCursor
-
-    init(_ cursor: GzipLogCursor) {
-        self.cursor = cursor
     }
 }

@@ -11,17 +11,8 @@ import Darwin
 /// It starts at the segment holding the first wanted sequence (closed segments' names say
 /// their range), streams plain and gzipped segments alike through fixed-size buffers, and
 /// stops at the snapshot's readable end. Blocking: drive it from the I/O thread pool.
-final class LogCursor {
-    enum Step {
-        /// Whole lines, all after the cursor's position.
-        case chunk(EventChunk)
-        /// Nothing more in this snapshot.
-        case end
-        /// The snapshot no longer matches the files (rotation or archiving moved them): take a new
-        /// snapshot and ``reset(to:)``; the position is kept.
-        case stale
-    }
-
+/// Each chunk is whole lines, all after the cursor's position.
+final class LogCursor: SnapshotCursor {
     private(set) var snapshot: LogSnapshot
     /// The last sequence delivered (or skipped as not wanted).
     private(set) var position: Int64
@@ -53,7 +44,7 @@ final class LogCursor {
         min(snapshot.lastSequence, upperBound ?? .max)
     }
 
-    func next() throws(StorageError) -> Step {
+    func next() throws(StorageError) -> CursorStep<EventChunk> {
         while true {
             guard position < limit else {
                 closeSegment()

@@ -31,7 +31,7 @@ public final class GatewayMetrics: Sendable {
             .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
             .milliseconds(100), .milliseconds(250), .seconds(1),
         ]
-        factory.durationHistogramBuckets = ["runlog_flush_duration_seconds": storageBuckets, "runlog_fsync_duration_seconds": storageBuckets]
+        factory.durationHistogramBuckets = [StoreMetrics.flushLabel: storageBuckets, StoreMetrics.fsyncLabel: storageBuckets]
         self.registry = registry
         self.factory = factory
         eventsAppended = CoreMetrics.Counter(label: "runlog_events_appended_total", factory: factory)

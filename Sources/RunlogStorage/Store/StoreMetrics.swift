@@ -2,7 +2,7 @@ import CoreMetrics
 
 /// The storage engine's own metrics, through swift-metrics: the engine knows no exporter,
 /// the server chooses one (Prometheus at `/metrics`).
-struct StoreMetrics: Sendable {
+public struct StoreMetrics: Sendable {
     /// Time to write one flush's lines to the files (fsync included, under `fsync`).
     let flushDuration: CoreMetrics.Timer
     /// Time of one `fdatasync` of an active segment.
@@ -13,8 +13,9 @@ struct StoreMetrics: Sendable {
         fsyncDuration = CoreMetrics.Timer(label: Self.fsyncLabel, factory: factory)
     }
 
-    static let flushLabel = "runlog_flush_duration_seconds"
-    static let fsyncLabel = "runlog_fsync_duration_seconds"
+    /// The timers' labels, for exporters that configure them (histogram buckets).
+    public static let flushLabel = "runlog_flush_duration_seconds"
+    public static let fsyncLabel = "runlog_fsync_duration_seconds"
 }
 
 extension CoreMetrics.Timer {

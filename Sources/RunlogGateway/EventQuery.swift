@@ -3,22 +3,6 @@ import HTTPTypes
 import Hummingbird
 import RunlogStorage
 
-extension EventQuery {
-    /// Whether an `Accept-Encoding` value accepts gzip (`gzip` or `*`, without `q=0`).
-    static func acceptsGzip(_ header: String?) -> Bool {
-        guard let header else { return false }
-        var gzip: Bool?
-        var any: Bool?
-        for item in header.split(separator: ",") {
-            let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-            guard let name = parts.first else { continue }
-            let refused = parts.dropFirst().contains { $0.replacingOccurrences(of: " ", with: "").range(of: #"^q=0(\.0*)?$"#, options: .regularExpression) != nil }
-            if name == "gzip" || name == "x-gzip" { gzip = !refused } else if name == "*" { any = !refused }
-        }
-        return gzip ?? any ?? false
-    }
-}
-
 /// How a reader asked for events: where to start, how many, which types, in which format.
 struct EventQuery: Sendable {
     enum Format: Sendable { case sse, ndjson, json }
@@ -110,4 +94,20 @@ extension HTTPField.Name {
     static let lastEventID = Self("Last-Event-ID")!
     static let xAccelBuffering = Self("X-Accel-Buffering")!
 
+}
+
+extension EventQuery {
+    /// Whether an `Accept-Encoding` value accepts gzip (`gzip` or `*`, without `q=0`).
+    static func acceptsGzip(_ header: String?) -> Bool {
+        guard let header else { return false }
+        var gzip: Bool?
+        var any: Bool?
+        for item in header.split(separator: ",") {
+            let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let name = parts.first else { continue }
+            let refused = parts.dropFirst().contains { $0.replacingOccurrences(of: " ", with: "").range(of: #"^q=0(\.0*)?$"#, options: .regularExpression) != nil }
+            if name == "gzip" || name == "x-gzip" { gzip = !refused } else if name == "*" { any = !refused }
+        }
+        return gzip ?? any ?? false
+    }
 }

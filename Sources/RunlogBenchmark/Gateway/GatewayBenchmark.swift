@@ -55,11 +55,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
 
     func createRun(_ id: String, server: ServedProcess, group: any EventLoopGroup) async throws {
         let connection = try await LoadConnection.connect(port: server.port, group: group)
-        var sent = false
-        try await connection.exchange {
-            defer { sent = true }
-            return sent ? nil : LoadRequest.post("/v1/workspaces/bench/runs", body: Array(#"{"run_id":"\#(id)"}"#.utf8), contentType: "application/json")
-        }
+        try await connection.send(LoadRequest.post("/v1/workspaces/bench/runs", body: Array(#"{"run_id":"\#(id)"}"#.utf8), contentType: "application/json"))
     }
 
     /// `connections` clients each sending `requests` bodies to `run`; events per second.
@@ -93,25 +89,38 @@ struct GatewayBenchmark: AsyncParsableCommand {
         print("|---|---:|---:|---:|---:|---:|")
         let storeDurability = Durability(rawValue: durability) ?? .fsync
 
+        try await compareAppends(
+            "batches of 1,000, one run", run: "batch", body: batch, eventsPerBody: 1000, connections: 4, requests: 250 / scale, server: server, group: group
+        ) { root in
+            try await Workload.appendRunlog(root: root, durability: storeDurability, batchSize: 1000, events: 1_000_000 / scale)
+        }
+        try await compareAppends(
+            "single events, one run", run: "single", body: line, eventsPerBody: 1, connections: 64, requests: 2000 / scale, server: server, group: group
+        ) { root in
+            try await Workload.appendRunlogConcurrently(root: root, durability: storeDurability, appenders: 64, events: 128_000 / scale)
+        }
+    }
+
+    /// Prints one row: HTTP appends to a fresh run against the same appends to the engine in
+    /// this process, medians over the repetitions.
+    func compareAppends(
+        _ name: String, run: String, body: [UInt8], eventsPerBody: Int, connections: Int, requests: Int,
+        server: ServedProcess, group: any EventLoopGroup, engine: (_ root: String) async throws -> Measurement
+    ) async throws {
         var httpRates: [Double] = []
         var engineRates: [Double] = []
         for repetition in 0..<repetitions {
-            try await createRun("batch_\(repetition)", server: server, group: group)
-            httpRates.append(try await appendRate(run: "batch_\(repetition)", body: batch, eventsPerBody: 1000, connections: 4, requests: 250 / scale, server: server, group: group))
-            let engine = try await Workload.appendRunlog(root: directory + "/engine-batch-\(repetition)", durability: storeDurability, batchSize: 1000, events: 1_000_000 / scale)
-            engineRates.append(Double(engine.events) / engine.seconds)
+            try await createRun("\(run)_\(repetition)", server: server, group: group)
+            httpRates.append(
+                try await appendRate(
+                    run: "\(run)_\(repetition)", body: body, eventsPerBody: eventsPerBody, connections: connections, requests: requests, server: server, group: group
+                )
+            )
+            let measured = try await engine(directory + "/engine-\(run)-\(repetition)")
+            engineRates.append(Double(measured.events) / measured.seconds)
         }
-        print("| batches of 1,000, one run | 4 | \(1_000_000 / scale) | \(format(median(httpRates))) | \(format(median(engineRates))) | \(ratio(median(httpRates), median(engineRates))) |")
-
-        httpRates = []
-        engineRates = []
-        for repetition in 0..<repetitions {
-            try await createRun("single_\(repetition)", server: server, group: group)
-            httpRates.append(try await appendRate(run: "single_\(repetition)", body: line, eventsPerBody: 1, connections: 64, requests: 2000 / scale, server: server, group: group))
-            let engine = try await Workload.appendRunlogConcurrently(root: directory + "/engine-single-\(repetition)", durability: storeDurability, appenders: 64, events: 128_000 / scale)
-            engineRates.append(Double(engine.events) / engine.seconds)
-        }
-        print("| single events, one run | 64 | \(128_000 / scale) | \(format(median(httpRates))) | \(format(median(engineRates))) | \(ratio(median(httpRates), median(engineRates))) |")
+        let events = connections * requests * eventsPerBody
+        print("| \(name) | \(connections) | \(events) | \(format(median(httpRates))) | \(format(median(engineRates))) | \(ratio(median(httpRates), median(engineRates))) |")
     }
 
     // MARK: Download and replay
@@ -150,12 +159,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
 
         // SSE replay ends at run.completed.
         let completion = LoadRequest.post("/v1/workspaces/bench/runs/download/events", body: Array(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#.utf8))
-        let connection = try await LoadConnection.connect(port: server.port, group: group)
-        var sent = false
-        try await connection.exchange {
-            defer { sent = true }
-            return sent ? nil : completion
-        }
+        try await LoadConnection.connect(port: server.port, group: group).send(completion)
         var replayRates: [Double] = []
         let sse = LoadRequest.get("/v1/workspaces/bench/runs/download/events", accept: "text/event-stream")
         for _ in 0..<repetitions {

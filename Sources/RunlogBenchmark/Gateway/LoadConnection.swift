@@ -43,6 +43,15 @@ struct LoadConnection {
         }
     }
 
+    /// Sends one request, waits for its response, and closes. Fails on any status but 2xx.
+    func send(_ request: ByteBuffer) async throws {
+        var sent = false
+        try await exchange {
+            defer { sent = true }
+            return sent ? nil : request
+        }
+    }
+
     /// Sends one request and counts the bytes that come back until the server closes the
     /// connection (send `Connection: close`).
     func download(_ request: ByteBuffer) async throws -> Int {

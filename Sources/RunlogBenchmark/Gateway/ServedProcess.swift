@@ -39,16 +39,8 @@ final class ServedProcess {
             throw LoadConnection.Failure(description: "\(executable) is missing: build everything with `swift build -c release`")
         }
         let port = try freePort()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve", "--port", String(port), "--storage", storage] + arguments
         // One JSON log line per request, as in production; written away, not kept.
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let served = ServedProcess(process: process, port: port, name: "runlog")
-        try await served.waitUntilListening()
-        return served
+        return try await start(executable, ["serve", "--port", String(port), "--storage", storage] + arguments, port: port, name: "runlog")
     }
 
     /// nginx from Debian serving `root` with sendfile, or nil when it is not installed.
@@ -78,13 +70,18 @@ final class ServedProcess {
             }
             """
         try configuration.write(toFile: scratch + "/nginx.conf", atomically: true, encoding: .utf8)
+        return try await start(executable, ["-c", scratch + "/nginx.conf", "-e", scratch + "/nginx-error.log"], port: port, name: "nginx")
+    }
+
+    /// Starts `executable` with its output discarded, and returns once it listens on `port`.
+    private static func start(_ executable: String, _ arguments: [String], port: Int, name: String) async throws -> ServedProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-c", scratch + "/nginx.conf", "-e", scratch + "/nginx-error.log"]
+        process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let served = ServedProcess(process: process, port: port, name: "nginx")
+        let served = ServedProcess(process: process, port: port, name: name)
         try await served.waitUntilListening()
         return served
     }

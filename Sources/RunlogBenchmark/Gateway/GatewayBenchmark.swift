@@ -36,6 +36,11 @@ struct GatewayBenchmark: AsyncParsableCommand {
     @Flag(help: "Small sizes, for a quick check that everything runs.")
     var quick = false
 
+    enum Part: String, ExpressibleByArgument, CaseIterable { case appends, downloads, fanout }
+
+    @Option(help: "Which measurements to run (appends, downloads, fanout); all by default.")
+    var only: [Part] = Part.allCases
+
     func run() async throws {
         try ScratchDirectory.prepare(directory)
         defer { ScratchDirectory.remove(directory) }
@@ -46,9 +51,9 @@ struct GatewayBenchmark: AsyncParsableCommand {
         )
         defer { server.stop() }
         print("# runlog-bench gateway (server durability \(durability), \(repetitions) repetitions, medians; load generator in this process)\n")
-        try await appends(server: server, group: group)
-        try await downloads(server: server, group: group)
-        try await fanOut(server: server, group: group)
+        if only.contains(.appends) { try await appends(server: server, group: group) }
+        if only.contains(.downloads) { try await downloads(server: server, group: group) }
+        if only.contains(.fanout) { try await fanOut(server: server, group: group) }
     }
 
     // MARK: Appends

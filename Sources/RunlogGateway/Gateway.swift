@@ -15,12 +15,15 @@ public struct Gateway: Sendable {
     public let configuration: GatewayConfiguration
     public let metrics: GatewayMetrics
     let logger: Logger
+    /// Heartbeats and token expiries of every live stream, from one timer.
+    let alarms: StreamAlarms
 
     public init(runs: RunService, configuration: GatewayConfiguration, logger: Logger, metrics: GatewayMetrics = GatewayMetrics()) {
         self.runs = runs
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
+        self.alarms = StreamAlarms(period: min(.milliseconds(100), configuration.heartbeatInterval / 2))
     }
 
     /// The version operational logs and `/healthz` report.
@@ -237,12 +240,12 @@ public struct Gateway: Sendable {
     }
 
     func eventStream(_ request: Request, key: RunKey, query: EventQuery) throws -> Response {
-        let stop = StreamStop()
+        let signal = StreamSignal()
         // A whole download may come gzipped (archived segments as stored); SSE and live
         // NDJSON never are, since compressors hold bytes back.
         let gzip = query.format == .ndjson && !query.follow && query.types == nil && query.limit == nil
             && EventQuery.acceptsGzip(request.headers[.acceptEncoding])
-        let streamer = EventStreamer(runs: runs, key: key, query: query, configuration: configuration, stop: stop, metrics: metrics, gzip: gzip)
+        var streamer = EventStreamer(runs: runs, key: key, query: query, configuration: configuration, signal: signal, metrics: metrics, gzip: gzip)
         var headers: HTTPFields = [.cacheControl: "no-cache"]
         if query.format == .sse {
             headers[.contentType] = "text/event-stream"
@@ -255,24 +258,23 @@ public struct Gateway: Sendable {
             }
             if gzip { headers[.contentEncoding] = "gzip" }
         }
-        let logger = self.logger
+        let (logger, metrics, alarms) = (self.logger, self.metrics, self.alarms)
         let live = query.format == .sse || query.follow
-        let metrics = self.metrics
+        // The connection of a live stream closes when the stream ends (see below): saying so up
+        // front keeps clients from sending another request on it.
+        if live { headers[.connection] = "close" }
         let format = query.format == .sse ? "sse" : (query.follow ? "ndjson_follow" : "ndjson")
         // A live stream ends when its token expires; the client reconnects with a fresh one and
         // resumes (Last-Event-ID). A finite download started with a valid token completes.
-        let expiresAt = live ? AccessGrant.current?.expiresAt : nil
-        return Response(status: .ok, headers: headers, body: .init { writer in
+        if live, let expiresAt = AccessGrant.current?.expiresAt {
+            let remaining = expiresAt - Timestamp.now().millisecondsSinceEpoch
+            streamer.endsAt = StreamAlarms.now() + max(0, remaining) * 1_000_000
+        }
+        return Response(status: .ok, headers: headers, body: .init { [streamer] writer in
             metrics.readers(format, change: 1)
             defer { metrics.readers(format, change: -1) }
-            let expiry = expiresAt.map { expiresAt in
-                Task {
-                    let remaining = expiresAt - Timestamp.now().millisecondsSinceEpoch
-                    if remaining > 0 { try await Task.sleep(for: .milliseconds(remaining)) }
-                    stop.stop()
-                }
-            }
-            defer { expiry?.cancel() }
+            if live { alarms.add(signal) }
+            defer { if live { alarms.remove(signal) } }
             do {
                 if live {
                     // A live stream waits for events: it must also end when the client goes away
@@ -281,10 +283,10 @@ public struct Gateway: Sendable {
                         try await request.body.consumeWithInboundCloseHandler { _ in
                             try await streamer.stream(to: &writer)
                         } onInboundClosed: {
-                            stop.stop()
+                            signal.stop()
                         }
                     } onGracefulShutdown: {
-                        stop.stop()
+                        signal.stop()
                     }
                 } else {
                     // A download ends by itself; a vanished client makes the next write fail.

@@ -299,6 +299,8 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
             create.body = .bytes(ByteBuffer(string: #"{"run_id":"run_s"}"#))
             let created = try await HTTPClient.shared.execute(create, timeout: .seconds(30))
             #expect(created.headers.first(name: "content-type") == "text/event-stream")
+            // A live stream's connection closes at its end, and the response says so up front.
+            #expect(created.headers.first(name: "connection") == "close")
             let lines = (1...60).map { #"{"type":"console.line","payload":{"n":\#($0),"pad":"\#(String(repeating: "p", count: 60))"}}"# }
             _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_s/events", method: .post, headers: ndjson, body: ByteBuffer(string: #"{"type":"run.started"}"# + "\n" + lines.joined(separator: "\n")))
             let key = try RunKey(workspace: "ws_1", run: "run_s")

@@ -87,6 +87,31 @@ import Testing
         })
     }
 
+    @Test func aWaitEndsOnNewLinesOrWhenItsWakeupRings() async throws {
+        try await withStore({ store, _ in
+            try await store.createLog(for: key())
+            let wakeup = Wakeup()
+            // A ring while nobody waits is kept: the next wait returns at once, with no news.
+            wakeup.ring()
+            #expect(try await store.waitForEvents(of: key(), after: 0, orUntil: wakeup) == 0)
+            #expect(store.watcherCount(of: key()) == 0)
+
+            // A ring during the wait ends it, and the reader leaves the run's watchers.
+            let rung = Task { try await store.waitForEvents(of: key(), after: 0, orUntil: wakeup) }
+            while store.watcherCount(of: key()) == 0 { await Task.yield() }
+            wakeup.ring()
+            #expect(try await rung.value == 0)
+            #expect(store.watcherCount(of: key()) == 0)
+
+            // New lines end it with the new last sequence.
+            let woken = Task { try await store.waitForEvents(of: key(), after: 0, orUntil: wakeup) }
+            while store.watcherCount(of: key()) == 0 { await Task.yield() }
+            _ = try await store.append(try numbered(2), to: key())
+            #expect(try await woken.value == 2)
+            #expect(store.watcherCount(of: key()) == 0)
+        })
+    }
+
     @Test func shutdownFlushesBufferedLines() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

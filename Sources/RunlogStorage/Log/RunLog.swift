@@ -675,15 +675,15 @@ final class RunLog: Sendable {
         state.waiters = remaining
     }
 
-    /// Waits until lines after `sequence` are readable; returns the new last readable sequence.
-    /// Cancelling the calling task ends the wait with `CancellationError`.
-    func waitForEvents(after sequence: Int64) async throws -> Int64 {
+    /// Waits until lines after `sequence` are readable or `wakeup` rings; returns the last
+    /// readable sequence. Cancelling the calling task ends the wait with `CancellationError`.
+    func waitForEvents(after sequence: Int64, wakeup: Wakeup) async throws -> Int64 {
         try await ensureOpen()
         try state.withLock { state throws in
             guard case .open = state.phase else { throw RunLogRetired() }
             state.lastUse = .now
         }
-        return try await watchers.wait(after: sequence)
+        return try await watchers.wait(after: sequence, wakeup: wakeup)
     }
 
     /// The written lines after `sequence` if memory still holds them all; `.behind` when the

@@ -2,13 +2,13 @@ import Synchronization
 
 /// The readers of one log waiting for lines past a sequence.
 ///
-/// Continuations are only ever resumed outside its lock (and it never takes another lock):
-/// cancelling a waiting reader runs its handler while the runtime holds that task's status
-/// lock, and the handler takes this lock, so resuming a task while holding it could deadlock.
+/// Readers are only ever woken outside its lock (and it never takes another lock): cancelling
+/// a waiting reader runs its handler while the runtime holds that task's status lock, and the
+/// handler takes the reader's lock, so resuming a task while holding a lock could deadlock.
 final class WatcherRegistry: Sendable {
     private struct Watcher {
         var after: Int64
-        var continuation: CheckedContinuation<Int64, any Error>
+        var wakeup: Wakeup
     }
 
     private struct State {
@@ -27,44 +27,44 @@ final class WatcherRegistry: Sendable {
 
     var count: Int { state.withLock { $0.waiting.count } }
 
-    /// Waits until lines after `sequence` are readable; returns the last readable sequence.
+    /// Waits until lines after `sequence` are readable or `wakeup` rings for another reason;
+    /// returns the last readable sequence (no greater than `sequence` after such a ring).
     /// Throws `CancellationError` when the task is cancelled and ``RunLogRetired`` when the
     /// log retires.
-    func wait(after sequence: Int64) async throws -> Int64 {
-        let id = state.withLock { state -> UInt64 in
+    func wait(after sequence: Int64, wakeup: Wakeup) async throws -> Int64 {
+        let id = try state.withLock { state throws -> UInt64? in
+            if state.retired { throw RunLogRetired() }
+            if state.written > sequence { return nil }
             state.nextID += 1
+            state.waiting[state.nextID] = Watcher(after: sequence, wakeup: wakeup)
             return state.nextID
         }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int64, any Error>) in
-                let now = state.withLock { state -> Result<Int64, any Error>? in
-                    if state.retired { return .failure(RunLogRetired()) }
-                    if Task.isCancelled { return .failure(CancellationError()) }
-                    if state.written > sequence { return .success(state.written) }
-                    state.waiting[id] = Watcher(after: sequence, continuation: continuation)
-                    return nil
-                }
-                if let now { continuation.resume(with: now) }
-            }
-        } onCancel: {
-            let removed = state.withLock { $0.waiting.removeValue(forKey: id) }
-            removed?.continuation.resume(throwing: CancellationError())
+        guard let id else { return try written() }
+        defer { state.withLock { _ = $0.waiting.removeValue(forKey: id) } }
+        try await wakeup.wait()
+        return try written()
+    }
+
+    private func written() throws -> Int64 {
+        try state.withLock { state throws in
+            if state.retired { throw RunLogRetired() }
+            return state.written
         }
     }
 
     /// Lines through `sequence` are readable: wakes the readers waiting for them.
     func advance(to sequence: Int64) {
-        let woken = state.withLock { state -> [CheckedContinuation<Int64, any Error>] in
+        let woken = state.withLock { state -> [Wakeup] in
             guard sequence > state.written else { return [] }
             state.written = sequence
-            var woken: [CheckedContinuation<Int64, any Error>] = []
+            var woken: [Wakeup] = []
             for (id, watcher) in state.waiting where watcher.after < sequence {
-                woken.append(watcher.continuation)
+                woken.append(watcher.wakeup)
                 state.waiting[id] = nil
             }
             return woken
         }
-        for continuation in woken { continuation.resume(returning: sequence) }
+        for wakeup in woken { wakeup.ring() }
     }
 
     /// Ends every wait, now and later, with ``RunLogRetired``: readers start over on the
@@ -75,7 +75,7 @@ final class WatcherRegistry: Sendable {
             defer { state.waiting.removeAll() }
             return Array(state.waiting.values)
         }
-        for watcher in woken { watcher.continuation.resume(throwing: RunLogRetired()) }
+        for watcher in woken { watcher.wakeup.ring() }
     }
 
     /// Retires the registry only if nobody waits, in one step with the check.

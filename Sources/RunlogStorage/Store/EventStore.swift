@@ -122,7 +122,18 @@ public final class EventStore: Service, Sendable {
     /// Waits until a run's log has readable lines after `sequence`, and returns its new last
     /// sequence. Returns at once when it already has. Cancel the task to stop waiting.
     public func waitForEvents(of key: RunKey, after sequence: Int64) async throws(StorageError) -> Int64 {
-        try await withLog(key) { log in try await log.waitForEvents(after: sequence) }
+        let wakeup = Wakeup()
+        while true {
+            let written = try await waitForEvents(of: key, after: sequence, orUntil: wakeup)
+            if written > sequence { return written }
+        }
+    }
+
+    /// Waits until a run's log has readable lines after `sequence`, or `wakeup` rings, and
+    /// returns its last readable sequence: greater than `sequence` when there are new lines.
+    /// A live reader waits this way on one continuation, woken by the run or by its owner.
+    public func waitForEvents(of key: RunKey, after sequence: Int64, orUntil wakeup: Wakeup) async throws(StorageError) -> Int64 {
+        try await withLog(key) { log in try await log.waitForEvents(after: sequence, wakeup: wakeup) }
     }
 
     /// The lines after `sequence` from memory, when the store still holds all of them there

@@ -25,75 +25,104 @@ struct EventStreamer: Sendable {
     /// A live stream ends at this moment (``StreamAlarms/now()``): its token's expiry.
     var endsAt = Int64.max
 
+    /// Where a stream stands: its position in the run and what it has sent.
+    struct Progress {
+        var position: Int64
+        var sent = 0
+        var sawCompletion = false
+        /// When the stream last wrote (``StreamAlarms/now()``): heartbeats go out after a quiet interval.
+        var lastWrite = StreamAlarms.now()
+    }
+
     func stream(to writer: inout any ResponseBodyWriter) async throws {
-        let sse = query.format == .sse
-        let live = sse || query.follow
-        if sse {
+        let live = query.format == .sse || query.follow
+        if query.format == .sse {
             try await writer.write(ByteBuffer(string: ": runlog event stream\nretry: \(configuration.retryMilliseconds)\n\n"))
         }
         if gzip {
-            for try await bytes in runs.store.gzippedEvents(of: key, after: query.after) { try await writer.write(bytes) }
+            try await sendGzipped(to: &writer)
             return
         }
-        var position = query.after
-        var sent = 0
-        var sawCompletion = false
+        // The live loop keeps its own frame small: every idle reader holds it while it waits, so
+        // the file reading lives in functions of its own whose frames go when they return.
+        var progress = Progress(position: query.after)
         var caughtUp = false
         let heartbeat = StreamAlarms.nanoseconds(configuration.heartbeatInterval)
-        var lastWrite = StreamAlarms.now()
-
-        /// Writes one chunk's wanted lines; true once the limit is reached.
-        func send(_ chunk: EventChunk) async throws -> Bool {
-            var output = ByteBuffer()
-            var done = false
-            chunk.forEachEvent { sequence, type, line in
-                guard !done, sequence > position else { return }
-                position = sequence
-                if type == "run.completed" { sawCompletion = true }
-                guard query.types?.matches(type) ?? true else { return }
-                if sse {
-                    output.writeString("id: \(sequence)\nevent: \(type)\ndata: ")
-                    output.writeImmutableBuffer(line)
-                    output.writeString("\n\n")
-                } else {
-                    output.writeImmutableBuffer(line)
-                    output.writeString("\n")
-                }
-                sent += 1
-                if let limit = query.limit, sent >= limit { done = true }
-            }
-            if output.readableBytes > 0 {
-                try await writer.write(output)
-                lastWrite = StreamAlarms.now()
-            }
-            return done
-        }
-
         while true {
-            if caughtUp, let recent = try await runs.store.recentEvents(of: key, after: position) {
-                for chunk in recent where try await send(chunk) { return }
+            if caughtUp, let recent = try await runs.store.recentEvents(of: key, after: progress.position) {
+                for chunk in recent where try await send(chunk, to: &writer, progress: &progress) { return }
             } else {
                 if caughtUp { metrics.slowReaderFellBack() }
-                for try await chunk in runs.store.events(of: key, after: position) where try await send(chunk) { return }
+                if try await replay(to: &writer, progress: &progress) { return }
                 caughtUp = live
             }
             // The stream ends once run.completed has been sent (or passed by the type filter).
-            guard live, !sawCompletion, !signal.isStopped else { return }
+            guard live, !progress.sawCompletion, !signal.isStopped else { return }
             let now = StreamAlarms.now()
             if now >= endsAt { return }
-            if now - lastWrite >= heartbeat {
-                if sse {
-                    try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
-                    lastWrite = now
-                } else {
-                    // Nothing to send on NDJSON: a run that has completed meanwhile ends the stream.
-                    if try await runs.run(key).status.isTerminal, try await runs.store.lastSequence(of: key) <= position { return }
-                    lastWrite = now
-                }
+            if now - progress.lastWrite >= heartbeat {
+                if try await sendHeartbeat(to: &writer, progress: progress) { return }
+                progress.lastWrite = now
             }
             // One continuation, rung by the run (new lines) or by the signal (stop, alarms).
-            signal.wake(at: min(lastWrite + heartbeat, endsAt))
-            _ = try await runs.store.waitForEvents(of: key, after: position, orUntil: signal.wakeup)
+            signal.wake(at: min(progress.lastWrite + heartbeat, endsAt))
+            _ = try await runs.store.waitForEvents(of: key, after: progress.position, orUntil: signal.wakeup)
         }
+    }
+
+    /// The whole log as one gzip stream.
+    @inline(never)
+    private func sendGzipped(to writer: inout any ResponseBodyWriter) async throws {
+        for try await bytes in runs.store.gzippedEvents(of: key, after: query.after) { try await writer.write(bytes) }
+    }
+
+    /// Sends the lines the files hold after the position; true once the limit is reached.
+    @inline(never)
+    private func replay(to writer: inout any ResponseBodyWriter, progress: inout Progress) async throws -> Bool {
+        for try await chunk in runs.store.events(of: key, after: progress.position) where try await send(chunk, to: &writer, progress: &progress) {
+            return true
+        }
+        return false
+    }
+
+    /// A heartbeat comment on SSE; on NDJSON, which has none, true when the run has completed
+    /// meanwhile and the stream should end.
+    @inline(never)
+    private func sendHeartbeat(to writer: inout any ResponseBodyWriter, progress: Progress) async throws -> Bool {
+        guard query.format == .sse else {
+            guard try await runs.run(key).status.isTerminal else { return false }
+            return try await runs.store.lastSequence(of: key) <= progress.position
+        }
+        try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+        return false
+    }
+
+    /// Writes one chunk's wanted lines; true once the limit is reached.
+    @inline(never)
+    private func send(_ chunk: EventChunk, to writer: inout any ResponseBodyWriter, progress: inout Progress) async throws -> Bool {
+        let sse = query.format == .sse
+        var output = ByteBuffer()
+        var done = false
+        chunk.forEachEvent { sequence, type, line in
+            guard !done, sequence > progress.position else { return }
+            progress.position = sequence
+            if type == "run.completed" { progress.sawCompletion = true }
+            guard query.types?.matches(type) ?? true else { return }
+            if sse {
+                output.writeString("id: \(sequence)\nevent: \(type)\ndata: ")
+                output.writeImmutableBuffer(line)
+                output.writeString("\n\n")
+            } else {
+                output.writeImmutableBuffer(line)
+                output.writeString("\n")
+            }
+            progress.sent += 1
+            if let limit = query.limit, progress.sent >= limit { done = true }
+        }
+        if output.readableBytes > 0 {
+            try await writer.write(output)
+            progress.lastWrite = StreamAlarms.now()
+        }
+        return done
     }
 }

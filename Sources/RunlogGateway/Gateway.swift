@@ -41,8 +41,8 @@ public struct Gateway: Sendable {
         (["v1", "workspaces", ":ws", "runs", ":run", "events"], [.get, .post]),
     ]
 
-    public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func makeRouter() -> Router<GatewayRequestContext> {
+        let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: RequestLogMiddleware(logger: logger))
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware(routes: Self.routes))
@@ -71,8 +71,10 @@ public struct Gateway: Sendable {
 
     /// The application to run as a service (with the store and the run service beside it).
     public func makeApplication() -> some ApplicationProtocol {
-        Application(
+        let logger = self.logger
+        return Application(
             router: makeRouter(),
+            server: .http1(configuration: .init(additionalChannelHandlers: [FileRegionSender(logger: logger)])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runlog"),
             logger: logger
         )
@@ -96,7 +98,7 @@ public struct Gateway: Sendable {
         return json(.ok, #"{"status":"ok"}"#)
     }
 
-    func createRun(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func createRun(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let workspace = try workspaceID(context)
         let body = try await collect(request.body, limit: 1 << 20)
         var runID: String?
@@ -122,14 +124,14 @@ public struct Gateway: Sendable {
         if request.uri.queryParameters.get("stream") == "true" {
             let key = try RunKey(workspace: workspace, run: record.id)
             let types = try request.uri.queryParameters.get("types").map(TypeFilter.init)
-            return try eventStream(request, key: key, query: EventQuery(format: .sse, after: 0, limit: nil, types: types, follow: false))
+            return try eventStream(request, key: key, query: EventQuery(format: .sse, after: 0, limit: nil, types: types, follow: false), channel: context.channel)
         }
         var response = json(.created, JSONText.run(record))
         response.headers[.location] = "/v1/workspaces/\(workspace)/runs/\(record.id)"
         return response
     }
 
-    func listRuns(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func listRuns(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let workspace = try workspaceID(context)
         let query = request.uri.queryParameters
         var filter = RunCatalog.Filter()
@@ -156,15 +158,15 @@ public struct Gateway: Sendable {
         return json(.ok, "{\"items\":[\(items)],\"next_cursor\":\(JSONText.optional(page.nextCursor))}")
     }
 
-    func getRun(_ context: BasicRequestContext) async throws -> Response {
+    func getRun(_ context: GatewayRequestContext) async throws -> Response {
         json(.ok, JSONText.run(try await runs.run(try runKey(context))))
     }
 
-    func summary(_ context: BasicRequestContext) async throws -> Response {
+    func summary(_ context: GatewayRequestContext) async throws -> Response {
         json(.ok, try await runs.summary(try runKey(context)).json)
     }
 
-    func append(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func append(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let key = try runKey(context)
         let contentType = (request.headers[.contentType] ?? "application/x-ndjson").lowercased()
         let isJSON: Bool
@@ -194,7 +196,7 @@ public struct Gateway: Sendable {
         return json(.ok, "{\"first_sequence\":\(first),\"last_sequence\":\(last),\"appended\":\(receipt.appended),\"duplicates\":\(receipt.duplicates)}")
     }
 
-    func read(_ request: Request, _ context: BasicRequestContext) async throws -> Response {
+    func read(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let key = try runKey(context)
         let query = try EventQuery(request, maxPageSize: configuration.maxPageSize)
         let record = try await runs.run(key)
@@ -207,9 +209,9 @@ public struct Gateway: Sendable {
             if record.status.isTerminal, query.after >= record.lastSequence {
                 return Response(status: .noContent)
             }
-            return try eventStream(request, key: key, query: query)
+            return try eventStream(request, key: key, query: query, channel: context.channel)
         case .ndjson:
-            return try eventStream(request, key: key, query: query)
+            return try eventStream(request, key: key, query: query, channel: context.channel)
         }
     }
 
@@ -239,13 +241,17 @@ public struct Gateway: Sendable {
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
     }
 
-    func eventStream(_ request: Request, key: RunKey, query: EventQuery) throws -> Response {
+    func eventStream(_ request: Request, key: RunKey, query: EventQuery, channel: any Channel) throws -> Response {
         let signal = StreamSignal()
         // A whole download may come gzipped (archived segments as stored); SSE and live
         // NDJSON never are, since compressors hold bytes back.
         let gzip = query.format == .ndjson && !query.follow && query.types == nil && query.limit == nil
             && EventQuery.acceptsGzip(request.headers[.acceptEncoding])
         var streamer = EventStreamer(runs: runs, key: key, query: query, configuration: configuration, signal: signal, metrics: metrics, gzip: gzip)
+        // A whole, uncompressed download of plain files goes out with sendfile.
+        if query.format == .ndjson, !query.follow, !gzip, query.types == nil, query.limit == nil, query.after == 0 {
+            streamer.filesTo = channel
+        }
         var headers: HTTPFields = [.cacheControl: "no-cache"]
         if query.format == .sse {
             headers[.contentType] = "text/event-stream"
@@ -320,7 +326,7 @@ public struct Gateway: Sendable {
         return collected
     }
 
-    func workspaceID(_ context: BasicRequestContext) throws -> String {
+    func workspaceID(_ context: GatewayRequestContext) throws -> String {
         let workspace = context.parameters.get("ws") ?? ""
         guard RunKey.isValid(workspace) else {
             throw Problem(.badRequest, "invalid-identifier", "Invalid identifier", detail: "workspace_id must be 1-128 characters of [A-Za-z0-9_.-] and not '.' or '..'")
@@ -328,7 +334,7 @@ public struct Gateway: Sendable {
         return workspace
     }
 
-    func runKey(_ context: BasicRequestContext) throws -> RunKey {
+    func runKey(_ context: GatewayRequestContext) throws -> RunKey {
         let workspace = try workspaceID(context)
         do {
             return try RunKey(workspace: workspace, run: context.parameters.get("run") ?? "")

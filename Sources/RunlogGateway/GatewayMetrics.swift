@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Prometheus
 import RunlogStorage
+import Synchronization
 
 /// The server's metrics, in Prometheus text format at `/metrics`, apart from events and from
 /// the operational logs.
@@ -18,6 +19,10 @@ public final class GatewayMetrics: Sendable {
     private let eventsAppended: CoreMetrics.Counter
     private let bytesAppended: CoreMetrics.Counter
     private let slowReaderFallbacks: CoreMetrics.Counter
+    private let filesSent: CoreMetrics.Counter
+    /// Request counters by method, route and status, made once each: building a labelled
+    /// counter looks it up in the registry, which is too slow for every request.
+    private let requestCounters = Mutex<[RequestLabels: CoreMetrics.Counter]>([:])
     private let openRuns: CoreMetrics.Gauge
     private let openLogWriters: CoreMetrics.Gauge
     private let openDescriptors: CoreMetrics.Gauge
@@ -37,17 +42,35 @@ public final class GatewayMetrics: Sendable {
         eventsAppended = CoreMetrics.Counter(label: "runlog_events_appended_total", factory: factory)
         bytesAppended = CoreMetrics.Counter(label: "runlog_event_bytes_appended_total", factory: factory)
         slowReaderFallbacks = CoreMetrics.Counter(label: "runlog_slow_reader_fallbacks_total", factory: factory)
+        filesSent = CoreMetrics.Counter(label: "runlog_download_files_sent_total", factory: factory)
         openRuns = CoreMetrics.Gauge(label: "runlog_open_runs", factory: factory)
         openLogWriters = CoreMetrics.Gauge(label: "runlog_open_log_writers", factory: factory)
         openDescriptors = CoreMetrics.Gauge(label: "runlog_process_open_fds", factory: factory)
     }
 
+    private static let knownMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .patch, .delete, .options]
+
+    private struct RequestLabels: Hashable {
+        var method: String
+        var route: String
+        var status: Int
+    }
+
     func request(method: HTTPRequest.Method, route: String, status: HTTPResponse.Status) {
-        CoreMetrics.Counter(
-            label: "runlog_http_requests_total",
-            dimensions: [("method", method.rawValue), ("route", route), ("status", String(status.code))],
-            factory: factory
-        ).increment()
+        // Clients choose method names: any but the usual ones count as "other", so a hostile
+        // client cannot grow the label set.
+        let labels = RequestLabels(method: Self.knownMethods.contains(method) ? method.rawValue : "other", route: route, status: status.code)
+        let counter = requestCounters.withLock { counters in
+            if let counter = counters[labels] { return counter }
+            let counter = CoreMetrics.Counter(
+                label: "runlog_http_requests_total",
+                dimensions: [("method", labels.method), ("route", route), ("status", String(status.code))],
+                factory: factory
+            )
+            counters[labels] = counter
+            return counter
+        }
+        counter.increment()
     }
 
     func appended(events: Int, bytes: Int) {
@@ -62,6 +85,11 @@ public final class GatewayMetrics: Sendable {
     /// A stream opened (`change` 1) or closed (-1); `format` is sse, ndjson or ndjson_follow.
     func readers(_ format: String, change: Double) {
         Meter(label: "runlog_stream_readers", dimensions: [("format", format)], factory: factory).increment(by: change)
+    }
+
+    /// Files of whole-log downloads sent with sendfile, bypassing user space.
+    func sentFiles(_ count: Int) {
+        filesSent.increment(by: count)
     }
 
     /// A live reader fell behind what the store keeps in memory and went back to the files.

@@ -327,6 +327,68 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
         }
     }
 
+    @Test func wholeDownloadsOfPlainFilesGoOutWithSendfileAndLetGoOfThem() async throws {
+        try await withGateway(segmentBytes: 64 << 10) { client, base, runs in
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_f"}"#))
+            let key = try RunKey(workspace: "ws_1", run: "run_f")
+            let lines = (1...4000).map { #"{"type":"console.line","payload":{"n":\#($0),"pad":"\#(String(repeating: "x", count: 100))"}}"# }
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_f/events", method: .post, headers: ndjson, body: ByteBuffer(string: lines.joined(separator: "\n")))
+            func filesSent() async throws -> Int {
+                let metrics = text(try await client.execute(uri: "/metrics", method: .get))
+                let line = metrics.split(separator: "\n").first { $0.hasPrefix("runlog_download_files_sent_total ") }
+                return Int(line?.split(separator: " ").last ?? "") ?? -1
+            }
+            func sequences(_ body: String) -> [Int] {
+                body.split(separator: "\n").compactMap { line in
+                    (try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["sequence"] as? Int
+                }
+            }
+
+            // Several plain segments and the active one, each sent as a file: the whole log, in order.
+            let segments = try await runs.store.snapshot(of: key).closedSegments.count + 1
+            #expect(segments > 3)
+            let download = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_f/events", method: .get)
+            #expect(download.status == .ok)
+            #expect(sequences(text(download)) == Array(1...4000))
+            #expect(try await filesSent() == segments)
+
+            // With archived segments it reads the usual way, with the same result.
+            #expect(try await runs.store.archiveClosedSegments(of: key).count == segments - 1)
+            let archived = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_f/events", method: .get)
+            #expect(text(archived) == text(download))
+            #expect(try await filesSent() == segments)
+
+            // A client that leaves mid-download: the server lets go of every file it had open.
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_big"}"#))
+            let big = String(repeating: lines.joined(separator: "\n") + "\n", count: 20)
+            for _ in 0..<4 {
+                _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_big/events", method: .post, headers: ndjson, body: ByteBuffer(string: big))
+            }
+            let directory = runs.store.configuration.root
+            func openLogFiles() -> Int {
+                let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
+                return entries.filter { entry in
+                    guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + entry) else { return false }
+                    return target.hasPrefix(directory) && target.contains("run_big")
+                }.count
+            }
+            let before = openLogFiles()
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            let response = try await http.execute(HTTPClientRequest(url: base + "/v1/workspaces/ws_1/runs/run_big/events"), timeout: .seconds(30))
+            var received = 0
+            for try await part in response.body {
+                received += part.readableBytes
+                if received >= 1 << 16 { break }
+            }
+            // Mid-transfer (about 100 MB of log; the socket buffers hold far less), the files are open.
+            #expect(openLogFiles() > before)
+            try await http.shutdown()
+            let deadline = ContinuousClock.now + .seconds(20)
+            while openLogFiles() > before, ContinuousClock.now < deadline { await Task.yield() }
+            #expect(openLogFiles() == before)
+        }
+    }
+
     @Test func hostileBodiesAreRefused() async throws {
         try await withGateway { client, _, runs in
             _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_1"}"#))

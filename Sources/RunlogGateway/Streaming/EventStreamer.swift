@@ -24,6 +24,8 @@ struct EventStreamer: Sendable {
     var gzip = false
     /// A live stream ends at this moment (``StreamAlarms/now()``): its token's expiry.
     var endsAt = Int64.max
+    /// Send a whole log of plain files through this connection's ``FileRegionSender``.
+    var filesTo: (any Channel)?
 
     /// Where a stream stands: its position in the run and what it has sent.
     struct Progress {
@@ -43,6 +45,7 @@ struct EventStreamer: Sendable {
             try await sendGzipped(to: &writer)
             return
         }
+        if let channel = filesTo, try await sendFiles(through: channel, to: &writer) { return }
         // The live loop keeps its own frame small: every idle reader holds it while it waits, so
         // the file reading lives in functions of its own whose frames go when they return.
         var progress = Progress(position: query.after)
@@ -74,6 +77,22 @@ struct EventStreamer: Sendable {
     @inline(never)
     private func sendGzipped(to writer: inout any ResponseBodyWriter) async throws {
         for try await bytes in runs.store.gzippedEvents(of: key, after: query.after) { try await writer.write(bytes) }
+    }
+
+    /// Sends the whole log as its plain files, with sendfile; false (having sent nothing) when
+    /// it has archived segments or its files moved meanwhile.
+    @inline(never)
+    private func sendFiles(through channel: any Channel, to writer: inout any ResponseBodyWriter) async throws -> Bool {
+        guard let files = try await runs.store.plainFiles(of: key) else { return false }
+        let offers = files.filter { $0.length > 0 }.map { (FileRegionSender.nextID(), $0) }
+        // Offered before their tickets are written: both reach the event loop in this order.
+        try await channel.eventLoop.submit {
+            let sender = try channel.pipeline.syncOperations.handler(type: FileRegionSender.self)
+            for (id, file) in offers { sender.offer(file, id: id) }
+        }.get()
+        for (id, _) in offers { try await writer.write(FileRegionSender.ticket(id)) }
+        metrics.sentFiles(offers.count)
+        return true
     }
 
     /// Sends the lines the files hold after the position; true once the limit is reached.

@@ -119,6 +119,34 @@ public final class EventStore: Service, Sendable {
         GzipLogReader(store: self, key: key, after: sequence)
     }
 
+    /// A run's whole log as open plain files, in order, when every segment is plain and there
+    /// are at most `maximumFiles` of them; nil when it must be read with
+    /// ``events(of:after:through:)`` instead (archived segments, or files that moved since
+    /// the snapshot). For sending a whole log without copying it through user space.
+    public func plainFiles(of key: RunKey, maximumFiles: Int = 64) async throws(StorageError) -> [PlainLogFile]? {
+        let snapshot: LogSnapshot
+        do {
+            snapshot = try await self.snapshot(of: key)
+        } catch .logNotFound {
+            return nil  // the usual reader says what is missing
+        }
+        guard !snapshot.closedSegments.contains(where: \.isCompressed), snapshot.closedSegments.count < maximumFiles else { return nil }
+        return try await runBlocking { () throws -> [PlainLogFile]? in
+            var files: [PlainLogFile] = []
+            for segment in snapshot.closedSegments {
+                // Archived or deleted since the snapshot: the usual reader sorts that out.
+                guard let file = try PosixFile.openIfExists(path: snapshot.directory + "/" + segment.plainFileName, flags: O_RDONLY) else { return nil }
+                files.append(try PlainLogFile(duplicating: file, length: try file.status().size))
+            }
+            if let active = snapshot.active, active.readableLength > 0 {
+                // Rotated since the snapshot: its inode changed.
+                guard let file = try PosixFile.openIfExists(path: snapshot.activePath, flags: O_RDONLY), try file.status().inode == active.inode else { return nil }
+                files.append(try PlainLogFile(duplicating: file, length: active.readableLength))
+            }
+            return files
+        }
+    }
+
     /// Waits until a run's log has readable lines after `sequence`, and returns its new last
     /// sequence. Returns at once when it already has. Cancel the task to stop waiting.
     public func waitForEvents(of key: RunKey, after sequence: Int64) async throws(StorageError) -> Int64 {

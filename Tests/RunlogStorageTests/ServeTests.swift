@@ -16,6 +16,22 @@ import Testing
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// Starts `runlog serve` on `directory` and reads its output until it listens; returns the
+    /// process, its output pipe (standard error too if `errorsToo`), what it printed so far,
+    /// and the URL of workspace ws_1's runs.
+    func serve(_ directory: TemporaryDirectory, errorsToo: Bool) async throws -> (Process, Pipe, String, String) {
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
+        server.arguments = ["serve", "--port", "0", "--storage", directory.path]
+        let logs = Pipe()
+        server.standardOutput = logs
+        if errorsToo { server.standardError = logs }
+        try server.run()
+        let started = await read(logs) { $0.contains("listening on") }
+        let port = try #require(started.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/)?.1)
+        return (server, logs, started, "http://127.0.0.1:\(port)/v1/workspaces/ws_1/runs")
+    }
+
     /// Reads `pipe` on a background thread until `done` says the text so far is enough (or it ends).
     func read(_ pipe: Pipe, until done: @escaping @Sendable (String) -> Bool) async -> String {
         await withCheckedContinuation { continuation in
@@ -35,16 +51,7 @@ import Testing
         #expect(FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is needed (.ci/run installs it)")
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
-        server.arguments = ["serve", "--port", "0", "--storage", directory.path]
-        let logs = Pipe()
-        server.standardOutput = logs
-        server.standardError = logs
-        try server.run()
-        let started = await read(logs) { $0.contains("listening on") }
-        let port = try #require(started.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/)?.1)
-        let base = "http://127.0.0.1:\(port)/v1/workspaces/ws_1/runs"
+        let (server, _, started, base) = try await serve(directory, errorsToo: true)
         // No key: open, on loopback only, and it says so.
         #expect(started.contains("access control is off"), "\(started)")
 
@@ -76,15 +83,8 @@ import Testing
     @Test func operationalLogsAreJSONLinesWithRequestAndTraceIDs() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
-        server.arguments = ["serve", "--port", "0", "--storage", directory.path]
-        let logs = Pipe()
-        server.standardOutput = logs
-        try server.run()
-        let started = await read(logs) { $0.contains("listening on") }
-        let port = try #require(started.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/)?.1)
-        let base = "http://127.0.0.1:\(port)/v1/workspaces/ws_1/runs"
+        // Standard output alone: every line on it must be a JSON object.
+        let (server, logs, started, base) = try await serve(directory, errorsToo: false)
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
         _ = try curl(["-XPOST", base, "-H", "traceparent: 00-\(trace)-00f067aa0ba902b7-01", "-H", "X-Request-Id: req-42", "-d", #"{"run_id":"run_1"}"#])
         _ = try curl([base + "/run_missing?access_token=secret-token-text"])

@@ -21,8 +21,7 @@ final class StreamAlarms: Sendable {
 
     /// Now, in nanoseconds on the clock ``StreamSignal/wake(at:)`` takes.
     static func now() -> Int64 {
-        let (seconds, attoseconds) = (ContinuousClock.now - origin).components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        nanoseconds(ContinuousClock.now - origin)
     }
 
     static func nanoseconds(_ duration: Duration) -> Int64 {

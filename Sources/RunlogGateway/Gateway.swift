@@ -17,6 +17,8 @@ public struct Gateway: Sendable {
     let logger: Logger
     /// Heartbeats and token expiries of every live stream, from one timer.
     let alarms: StreamAlarms
+    /// New events for caught-up live streams, read once per run and written from the event loops.
+    let feeds: LiveFeeds
 
     public init(runs: RunService, configuration: GatewayConfiguration, logger: Logger, metrics: GatewayMetrics = GatewayMetrics()) {
         self.runs = runs
@@ -24,6 +26,7 @@ public struct Gateway: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.alarms = StreamAlarms(period: min(.milliseconds(100), configuration.heartbeatInterval / 2))
+        self.feeds = LiveFeeds(store: runs.store, logger: logger, metrics: metrics)
     }
 
     /// The version operational logs and `/healthz` report.
@@ -74,7 +77,7 @@ public struct Gateway: Sendable {
         let logger = self.logger
         return Application(
             router: makeRouter(),
-            server: .http1(configuration: .init(additionalChannelHandlers: [FileRegionSender(logger: logger)])),
+            server: .http1(configuration: .init(additionalChannelHandlers: [FileRegionSender(logger: logger), LiveSender()])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runlog"),
             logger: logger
         )
@@ -264,7 +267,7 @@ public struct Gateway: Sendable {
             }
             if gzip { headers[.contentEncoding] = "gzip" }
         }
-        let (logger, metrics, alarms) = (self.logger, self.metrics, self.alarms)
+        let (logger, metrics, alarms, feeds) = (self.logger, self.metrics, self.alarms, self.feeds)
         let live = query.format == .sse || query.follow
         // The connection of a live stream closes when the stream ends (see below): saying so up
         // front keeps clients from sending another request on it.
@@ -284,13 +287,11 @@ public struct Gateway: Sendable {
             do {
                 if live {
                     // A live stream waits for events: it must also end when the client goes away
-                    // (the connection then closes after the response) or the server shuts down.
+                    // (its connection's LiveSender stops the signal) or the server shuts down.
                     try await withGracefulShutdownHandler {
-                        try await request.body.consumeWithInboundCloseHandler { _ in
-                            try await streamer.stream(to: &writer)
-                        } onInboundClosed: {
-                            signal.stop()
-                        }
+                        var streamer = streamer
+                        streamer.parking = (try await LiveSender.attach(to: channel, watching: signal), feeds)
+                        try await streamer.stream(to: &writer)
                     } onGracefulShutdown: {
                         signal.stop()
                     }

@@ -17,6 +17,15 @@ func withGateway(
     _ adjust: (inout GatewayConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (_ client: any TestClientProtocol, _ base: String, _ runs: RunService) async throws -> Void
 ) async throws {
+    try await withServedGateway(segmentBytes: segmentBytes, adjust) { client, base, gateway in try await body(client, base, gateway.runs) }
+}
+
+/// ``withGateway``, for tests that look into the gateway itself.
+func withServedGateway(
+    segmentBytes: Int64 = 64 << 20,
+    _ adjust: (inout GatewayConfiguration) -> Void = { _ in },
+    _ body: @escaping @Sendable (_ client: any TestClientProtocol, _ base: String, _ gateway: Gateway) async throws -> Void
+) async throws {
     let root = NSTemporaryDirectory() + "runlog-gateway-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     defer {
@@ -37,7 +46,7 @@ func withGateway(
     adjust(&configuration)
     let gateway = Gateway(runs: runs, configuration: configuration, logger: logger, metrics: metrics)
     try await gateway.makeApplication().test(.live) { client in
-        try await body(client, "http://127.0.0.1:\(client.port!)", runs)
+        try await body(client, "http://127.0.0.1:\(client.port!)", gateway)
     }
     await store.shutdown()
     try catalog.close()
@@ -247,7 +256,8 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
 
 @Suite(.timeLimit(.minutes(2))) struct GatewayStreamTests {
     @Test func disconnectedClientsLeaveNoReaderBehind() async throws {
-        try await withGateway { client, base, runs in
+        try await withServedGateway { client, base, gateway in
+            let runs = gateway.runs
             _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_1"}"#))
             let key = try RunKey(workspace: "ws_1", run: "run_1")
             var configuration = HTTPClient.Configuration()
@@ -261,13 +271,16 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
                     for try await _ in response.body {}
                 }
             }
-            // All twenty are waiting for events...
-            while runs.store.watcherCount(of: key) < 20 { await Task.yield() }
-            // ...then every client goes away: each stream must notice and let go.
+            // All twenty are caught up and parked on the run's feeds (one per format), which
+            // wait for events on their behalf...
+            while gateway.feeds.readerCount < 20 { await Task.yield() }
+            #expect(gateway.feeds.count == 2)
+            #expect(runs.store.watcherCount(of: key) == 2)
+            // ...then every client goes away: each stream must notice and let go, and the feeds stop.
             for reader in readers { reader.cancel() }
             try await http.shutdown()
-            while runs.store.watcherCount(of: key) > 0 { await Task.yield() }
-            #expect(runs.store.watcherCount(of: key) == 0)
+            while gateway.feeds.count > 0 || runs.store.watcherCount(of: key) > 0 || gateway.alarms.count > 0 { await Task.yield() }
+            #expect(gateway.feeds.readerCount == 0)
         }
     }
 
@@ -383,8 +396,16 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
             // Mid-transfer (about 100 MB of log; the socket buffers hold far less), the files are open.
             #expect(openLogFiles() > before)
             try await http.shutdown()
+            // Once the server has seen the client go (its download stream has ended), nothing of
+            // the download stays open.
+            func downloads() async throws -> Double? {
+                let metrics = text(try await client.execute(uri: "/metrics", method: .get))
+                let line = metrics.split(separator: "\n").first { $0.hasPrefix("runlog_stream_readers{format=\"ndjson\"} ") }
+                return line.flatMap { Double($0.split(separator: " ").last!) }
+            }
             let deadline = ContinuousClock.now + .seconds(20)
-            while openLogFiles() > before, ContinuousClock.now < deadline { await Task.yield() }
+            while try await downloads() != 0 || openLogFiles() > before, ContinuousClock.now < deadline { await Task.yield() }
+            #expect(try await downloads() == 0)
             #expect(openLogFiles() == before)
         }
     }

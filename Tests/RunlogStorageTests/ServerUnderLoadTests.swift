@@ -100,7 +100,7 @@ import Testing
         #expect(ids == Array(1...Int64(ids.count)), "events out of order or missing")
         let metrics = try Self.curl([server.base + "/metrics"])
         let fallbacks = metrics.firstMatch(of: /runlog_slow_reader_fallbacks_total (\d+)/).flatMap { Int($0.1) } ?? 0
-        #expect(fallbacks >= 1, "the reader never fell back to the files")
+        #expect(fallbacks >= 1, "the reader never fell back to the files: \(metrics)")
     }
 
     /// This process's hard open-file limit, after raising its soft limit to it (the readers'

@@ -8,10 +8,12 @@ import RunlogStorage
 /// Writes a run's events to a response: replayed from the files, then live.
 ///
 /// Replay and live are one loop over one position, so they join with no gap and no duplicate
-/// whatever appends race them. Once caught up, the reader takes new lines from the store's
-/// in-memory tail of the run; when it falls behind what that tail holds (a slow client, a
-/// burst), it reads the files again until caught up, then rejoins. Either way a reader costs a
-/// position and at most one chunk in flight, never a queue.
+/// whatever appends race them. Once caught up, a stream parks on its run's ``LiveFeed``, which
+/// writes new events from the connection's event loop until the stream's task is needed again
+/// (a heartbeat, a stop, a full connection); the task then reads on from the position the feed
+/// reached: from the store's in-memory tail of the run, or from the files when it is behind
+/// what that tail holds, until caught up again. Either way a reader costs a position and at
+/// most one chunk in flight, never a queue.
 struct EventStreamer: Sendable {
     let runs: RunService
     let key: RunKey
@@ -26,6 +28,8 @@ struct EventStreamer: Sendable {
     var endsAt = Int64.max
     /// Send a whole log of plain files through this connection's ``FileRegionSender``.
     var filesTo: (any Channel)?
+    /// Once caught up, park with this connection's ``LiveSender`` on the run's feed.
+    var parking: (connection: LiveSender.Handle, feeds: LiveFeeds)?
 
     /// Where a stream stands: its position in the run and what it has sent.
     struct Progress {
@@ -55,7 +59,8 @@ struct EventStreamer: Sendable {
             if caughtUp, let recent = try await runs.store.recentEvents(of: key, after: progress.position) {
                 for chunk in recent where try await send(chunk, to: &writer, progress: &progress) { return }
             } else {
-                if caughtUp { metrics.slowReaderFellBack() }
+                // Parked streams are counted when their connection fills (see LiveSender).
+                if caughtUp, parking == nil || query.limit != nil { metrics.slowReaderFellBack() }
                 if try await replay(to: &writer, progress: &progress) { return }
                 caughtUp = live
             }
@@ -67,10 +72,30 @@ struct EventStreamer: Sendable {
                 if try await sendHeartbeat(to: &writer, progress: progress) { return }
                 progress.lastWrite = now
             }
-            // One continuation, rung by the run (new lines) or by the signal (stop, alarms).
             signal.wake(at: min(progress.lastWrite + heartbeat, endsAt))
-            _ = try await runs.store.waitForEvents(of: key, after: progress.position, orUntil: signal.wakeup)
+            if let parking, query.limit == nil {
+                // The feed writes new events from the event loop until this task is needed.
+                try await park(with: parking.connection, on: parking.feeds, progress: &progress)
+            } else {
+                // One continuation, rung by the run (new lines) or by the signal (stop, alarms).
+                _ = try await runs.store.waitForEvents(of: key, after: progress.position, orUntil: signal.wakeup)
+            }
         }
+    }
+
+    /// Parks the caught-up stream on its run's feed until the signal rings (a stop, an alarm, or
+    /// the sender handing it back), then takes up where the sender left off. Returns at once if
+    /// the feed is ahead: the loop reads up to it first.
+    @inline(never)
+    private func park(with connection: LiveSender.Handle, on feeds: LiveFeeds, progress: inout Progress) async throws {
+        let subscription = LiveSubscription(position: progress.position, types: query.types)
+        let (key, signal) = (LiveFeed.Key(run: self.key, format: query.format), self.signal)
+        guard try await connection.run({ $0.park(subscription, in: feeds, key: key, signal: signal) }) else { return }
+        try await signal.wakeup.wait()
+        guard let handoff = try await connection.run({ $0.unpark() }) else { return }
+        progress.position = handoff.position
+        progress.sawCompletion = progress.sawCompletion || handoff.sawCompletion
+        if let written = handoff.lastWrite { progress.lastWrite = max(progress.lastWrite, written) }
     }
 
     /// The whole log as one gzip stream.
@@ -119,7 +144,6 @@ struct EventStreamer: Sendable {
     /// Writes one chunk's wanted lines; true once the limit is reached.
     @inline(never)
     private func send(_ chunk: EventChunk, to writer: inout any ResponseBodyWriter, progress: inout Progress) async throws -> Bool {
-        let sse = query.format == .sse
         var output = ByteBuffer()
         var done = false
         chunk.forEachEvent { sequence, type, line in
@@ -127,14 +151,7 @@ struct EventStreamer: Sendable {
             progress.position = sequence
             if type == "run.completed" { progress.sawCompletion = true }
             guard query.types?.matches(type) ?? true else { return }
-            if sse {
-                output.writeString("id: \(sequence)\nevent: \(type)\ndata: ")
-                output.writeImmutableBuffer(line)
-                output.writeString("\n\n")
-            } else {
-                output.writeImmutableBuffer(line)
-                output.writeString("\n")
-            }
+            query.format.writeFrame(sequence: sequence, type: type, line: line, to: &output)
             progress.sent += 1
             if let limit = query.limit, progress.sent >= limit { done = true }
         }

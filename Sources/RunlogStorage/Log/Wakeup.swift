@@ -36,7 +36,7 @@ public final class Wakeup: Sendable {
 
     /// Returns at the next ring (at once when rung since the last wait); throws
     /// `CancellationError` when the calling task is cancelled.
-    func wait() async throws {
+    public func wait() async throws {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let now = state.withLock { state -> Result<Void, any Error>? in

@@ -1,0 +1,151 @@
+import Logging
+import NIOCore
+import NIOHTTPTypes
+import RunlogStorage
+
+/// Writes a caught-up live stream's new events from its connection's event loop, and tells the
+/// stream when its client has gone. In every connection's pipeline just after the HTTP/1 codec.
+///
+/// A stream that has caught up *parks* here: its task sleeps, and its run's ``LiveFeed`` hands
+/// each batch of new events, encoded once, to every parked reader on this event loop. A
+/// delivery is then a write on the loop, with no task to wake and nothing encoded per reader.
+/// The stream's task takes over again (``unpark()``) when a heartbeat or expiry is due, when the
+/// stream stops, or when this sender hands it back: the client stopped draining, the reader
+/// would miss events, or the run completed.
+final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// Where a parked stream stands when its task takes over again.
+    struct Handoff: Sendable {
+        var position: Int64
+        var sawCompletion: Bool
+        /// When the sender last wrote (``StreamAlarms/now()``), or nil if it never did.
+        var lastWrite: Int64?
+    }
+
+    private struct Parked {
+        var subscription: LiveSubscription
+        let feed: LiveFeed
+        let feeds: LiveFeeds
+        let loop: any EventLoop
+        let signal: StreamSignal
+        var lastWrite: Int64?
+    }
+
+    private var context: ChannelHandlerContext?
+    /// The live stream on this connection: stopped when the client goes.
+    private var signal: StreamSignal?
+    private var parked: Parked?
+    private var handedBack: Handoff?
+
+    init() {}
+
+    /// A connection's sender, for a stream's task.
+    struct Handle: Sendable {
+        let sender: NIOLoopBound<LiveSender>
+
+        /// Runs `body` with the sender, on its event loop.
+        func run<Result: Sendable>(_ body: @escaping @Sendable (LiveSender) -> Result) async throws -> Result {
+            let sender = self.sender
+            return try await sender.eventLoop.submit { body(sender.value) }.get()
+        }
+    }
+
+    /// The connection's sender, watching `signal` (stopped at once if the client has gone).
+    static func attach(to channel: any Channel, watching signal: StreamSignal) async throws -> Handle {
+        try await channel.eventLoop.submit {
+            let sender = try channel.pipeline.syncOperations.handler(type: LiveSender.self)
+            sender.watch(signal)
+            return Handle(sender: NIOLoopBound(sender, eventLoop: channel.eventLoop))
+        }.get()
+    }
+
+    private func watch(_ signal: StreamSignal) {
+        guard let context, context.channel.isActive else {
+            signal.stop()
+            return
+        }
+        self.signal = signal
+    }
+
+    /// Parks the stream at `subscription`'s position in its run's feed; false if the feed has
+    /// passed that position (read on from the store first) or the connection is gone.
+    func park(_ subscription: LiveSubscription, in feeds: LiveFeeds, key: LiveFeed.Key, signal: StreamSignal) -> Bool {
+        guard let context, context.channel.isActive, parked == nil else { return false }
+        handedBack = nil
+        guard let feed = feeds.join(key, sender: self, on: context.eventLoop, at: subscription.position) else { return false }
+        parked = Parked(subscription: subscription, feed: feed, feeds: feeds, loop: context.eventLoop, signal: signal)
+        return true
+    }
+
+    /// Takes the stream off the feed (if still on it) and says where it stands; nil if it
+    /// was not parked.
+    func unpark() -> Handoff? {
+        leave()
+        defer { handedBack = nil }
+        return handedBack
+    }
+
+    /// Writes what `frames` hold for the parked stream, or hands the stream back.
+    func deliver(_ frames: LiveFrames, from feed: LiveFeed, now: Int64) {
+        guard var parked, parked.feed === feed, let context else { return }
+        let step = parked.subscription.take(frames, writable: context.channel.isWritable)
+        if let bytes = step.bytes {
+            context.writeAndFlush(wrapOutboundOut(.body(bytes)), promise: nil)
+            parked.lastWrite = now
+        }
+        self.parked = parked
+        if step.fellBehind { parked.feeds.metrics.slowReaderFellBack() }
+        if !step.staysLive { handBack() }
+    }
+
+    /// The feed cannot go on (its run's log failed to read): the task reads on by itself.
+    func feedEnded(_ feed: LiveFeed) {
+        guard parked?.feed === feed else { return }
+        handBack()
+    }
+
+    private func handBack() {
+        let signal = parked?.signal
+        leave()
+        signal?.wakeup.ring()
+    }
+
+    private func leave() {
+        guard let parked else { return }
+        self.parked = nil
+        handedBack = Handoff(position: parked.subscription.position, sawCompletion: parked.subscription.sawCompletion, lastWrite: parked.lastWrite)
+        parked.feeds.leave(parked.feed, sender: self, on: parked.loop)
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        clientLeft()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        clientLeft()
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The client closed its side: it will send no more requests and a live stream ends.
+        if let event = event as? ChannelEvent, event == .inputClosed { clientLeft() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func clientLeft() {
+        leave()
+        signal?.stop()
+        signal = nil
+    }
+}

@@ -22,7 +22,7 @@ import Testing
     }
 
     @Test func framesAreEncodedOnceWithEachEventsPlace() {
-        let frames = LiveFrames(chunk(1, 3), after: 1, format: .sse)
+        let frames = LiveFrames([chunk(1, 3)], after: 1, format: .sse)
         #expect(frames.previous == 1)
         #expect(frames.last == 3)
         #expect(frames.events.map(\.sequence) == [2, 3])
@@ -31,19 +31,24 @@ import Testing
         #expect(second?.hasPrefix("id: 3\nevent: step.odd\ndata: {\"sequence\":3,") == true)
         #expect(second?.hasSuffix("}\n\n") == true)
 
-        let lines = LiveFrames(chunk(1, 2), after: 0, format: .ndjson)
+        // What arrived since the last batch goes out as one, whatever its appends were.
+        let coalesced = LiveFrames([chunk(1, 2), chunk(3, 3), chunk(4, 5)], after: 1, format: .sse)
+        #expect(ids(coalesced.bytes) == [2, 3, 4, 5])
+        #expect(coalesced.events.map(\.sequence) == [2, 3, 4, 5])
+
+        let lines = LiveFrames([chunk(1, 2)], after: 0, format: .ndjson)
         #expect(String(buffer: lines.bytes).split(separator: "\n").count == 2)
     }
 
     @Test func aReaderWritesEachEventOnceAndSharesTheBatchBytes() {
         var reader = LiveSubscription(position: 4, types: nil)
         // The reader joined past the feed: what it has is skipped, the rest is a slice.
-        let step = reader.take(LiveFrames(chunk(3, 6), after: 2, format: .sse), writable: true)
+        let step = reader.take(LiveFrames([chunk(3, 6)], after: 2, format: .sse), writable: true)
         #expect(ids(step.bytes) == [5, 6])
         #expect(step.staysLive)
         #expect(reader.position == 6)
 
-        let whole = LiveFrames(chunk(7, 8), after: 6, format: .sse)
+        let whole = LiveFrames([chunk(7, 8)], after: 6, format: .sse)
         let next = reader.take(whole, writable: true)
         #expect(next.bytes == whole.bytes)
         let again = reader.take(whole, writable: true)
@@ -53,12 +58,12 @@ import Testing
 
     @Test func aGapOrAFullConnectionHandsTheStreamBack() {
         var behind = LiveSubscription(position: 2, types: nil)
-        let gap = behind.take(LiveFrames(chunk(5, 6), after: 4, format: .sse), writable: true)
+        let gap = behind.take(LiveFrames([chunk(5, 6)], after: 4, format: .sse), writable: true)
         #expect(gap.bytes == nil && !gap.staysLive && !gap.fellBehind)
         #expect(behind.position == 2)
 
         var slow = LiveSubscription(position: 4, types: nil)
-        let full = slow.take(LiveFrames(chunk(5, 6), after: 4, format: .sse), writable: false)
+        let full = slow.take(LiveFrames([chunk(5, 6)], after: 4, format: .sse), writable: false)
         #expect(full.bytes == nil && !full.staysLive && full.fellBehind)
         // Nothing was taken: the task reads on from 4.
         #expect(slow.position == 4)
@@ -66,15 +71,15 @@ import Testing
 
     @Test func typeFiltersPassOverEventsAndCompletionEndsTheFeed() throws {
         var reader = LiveSubscription(position: 0, types: try TypeFilter("step.even,run.*"))
-        let step = reader.take(LiveFrames(chunk(1, 4), after: 0, format: .sse), writable: true)
+        let step = reader.take(LiveFrames([chunk(1, 4)], after: 0, format: .sse), writable: true)
         #expect(ids(step.bytes) == [2, 4])
         #expect(reader.position == 4)
 
-        let odd = reader.take(LiveFrames(chunk(5, 5), after: 4, format: .sse), writable: true)
+        let odd = reader.take(LiveFrames([chunk(5, 5)], after: 4, format: .sse), writable: true)
         #expect(odd.bytes == nil && odd.staysLive)
         #expect(reader.position == 5)
 
-        let end = reader.take(LiveFrames(chunk(6, 7, completedAt: 7), after: 5, format: .sse), writable: true)
+        let end = reader.take(LiveFrames([chunk(6, 7, completedAt: 7)], after: 5, format: .sse), writable: true)
         #expect(ids(end.bytes) == [6, 7])
         #expect(!end.staysLive)
         #expect(reader.sawCompletion)

@@ -75,7 +75,7 @@ struct EventStreamer: Sendable {
             signal.wake(at: min(progress.lastWrite + heartbeat, endsAt))
             if let parking, query.limit == nil {
                 // The feed writes new events from the event loop until this task is needed.
-                try await park(with: parking.connection, on: parking.feeds, progress: &progress)
+                try await park(with: parking.connection, on: parking.feeds, heartbeat: heartbeat, progress: &progress)
             } else {
                 // One continuation, rung by the run (new lines) or by the signal (stop, alarms).
                 _ = try await runs.store.waitForEvents(of: key, after: progress.position, orUntil: signal.wakeup)
@@ -87,10 +87,10 @@ struct EventStreamer: Sendable {
     /// the sender handing it back), then takes up where the sender left off. Returns at once if
     /// the feed is ahead: the loop reads up to it first.
     @inline(never)
-    private func park(with connection: LiveSender.Handle, on feeds: LiveFeeds, progress: inout Progress) async throws {
+    private func park(with connection: LiveSender.Handle, on feeds: LiveFeeds, heartbeat: Int64, progress: inout Progress) async throws {
         let subscription = LiveSubscription(position: progress.position, types: query.types)
-        let (key, signal) = (LiveFeed.Key(run: self.key, format: query.format), self.signal)
-        guard try await connection.run({ $0.park(subscription, in: feeds, key: key, signal: signal) }) else { return }
+        let (key, signal, endsAt) = (LiveFeed.Key(run: self.key, format: query.format), self.signal, self.endsAt)
+        guard try await connection.run({ $0.park(subscription, in: feeds, key: key, signal: signal, heartbeat: heartbeat, endsAt: endsAt) }) else { return }
         try await signal.wakeup.wait()
         guard let handoff = try await connection.run({ $0.unpark() }) else { return }
         progress.position = handoff.position

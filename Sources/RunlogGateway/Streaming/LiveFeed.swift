@@ -74,11 +74,12 @@ final class LiveFeed: Sendable {
             while !state.withLock({ $0.stopped }) {
                 _ = try await store.waitForEvents(of: key.run, after: position, orUntil: wakeup)
                 if let recent = try await store.recentEvents(of: key.run, after: position) {
-                    for chunk in recent { position = await publish(chunk, after: position) }
+                    // Everything since the last batch in one: a busy feed sends fewer, larger writes.
+                    position = await publish(recent, after: position)
                 } else {
                     // Behind what the store keeps in memory (a stall): the files have the rest.
                     for try await chunk in store.events(of: key.run, after: position) {
-                        position = await publish(chunk, after: position)
+                        position = await publish(CollectionOfOne(chunk), after: position)
                     }
                 }
             }
@@ -97,9 +98,9 @@ final class LiveFeed: Sendable {
         }
     }
 
-    /// Hands `chunk`'s events after `position` to every reader; returns the new position.
-    private func publish(_ chunk: EventChunk, after position: Int64) async -> Int64 {
-        let frames = LiveFrames(chunk, after: position, format: key.format)
+    /// Hands the events of `chunks` after `position` to every reader; returns the new position.
+    private func publish(_ chunks: some Sequence<EventChunk>, after position: Int64) async -> Int64 {
+        let frames = LiveFrames(chunks, after: position, format: key.format)
         guard !frames.events.isEmpty else { return position }
         let groups = state.withLock { state -> [Group] in
             state.position = frames.last

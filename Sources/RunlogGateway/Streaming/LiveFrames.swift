@@ -27,15 +27,18 @@ struct LiveFrames: Sendable {
         self.previous = previous
     }
 
-    /// The events of `chunk` after `previous`, framed as `format`.
-    init(_ chunk: EventChunk, after previous: Int64, format: EventQuery.Format) {
+    /// The events of `chunks` after `previous`, framed as `format`: one batch, so that readers
+    /// get everything that arrived since the last one in one write.
+    init(_ chunks: some Sequence<EventChunk>, after previous: Int64, format: EventQuery.Format) {
         var bytes = ByteBuffer()
         var events: [Event] = []
-        chunk.forEachEvent { sequence, type, line in
-            guard sequence > (events.last?.sequence ?? previous) else { return }
-            let start = bytes.readableBytes
-            format.writeFrame(sequence: sequence, type: type, line: line, to: &bytes)
-            events.append(Event(sequence: sequence, type: type, range: start..<bytes.readableBytes))
+        for chunk in chunks {
+            chunk.forEachEvent { sequence, type, line in
+                guard sequence > (events.last?.sequence ?? previous) else { return }
+                let start = bytes.readableBytes
+                format.writeFrame(sequence: sequence, type: type, line: line, to: &bytes)
+                events.append(Event(sequence: sequence, type: type, range: start..<bytes.readableBytes))
+            }
         }
         self.init(bytes: bytes, events: events, previous: previous)
     }

@@ -32,6 +32,9 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
         let feeds: LiveFeeds
         let loop: any EventLoop
         let signal: StreamSignal
+        /// A write puts the stream's next heartbeat this far off (never past `endsAt`).
+        let heartbeat: Int64
+        let endsAt: Int64
         var lastWrite: Int64?
     }
 
@@ -72,12 +75,13 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// Parks the stream at `subscription`'s position in its run's feed; false if the feed has
-    /// passed that position (read on from the store first) or the connection is gone.
-    func park(_ subscription: LiveSubscription, in feeds: LiveFeeds, key: LiveFeed.Key, signal: StreamSignal) -> Bool {
+    /// passed that position (read on from the store first) or the connection is gone. While
+    /// the feed writes, the stream's alarm stays a `heartbeat` after the last write.
+    func park(_ subscription: LiveSubscription, in feeds: LiveFeeds, key: LiveFeed.Key, signal: StreamSignal, heartbeat: Int64, endsAt: Int64) -> Bool {
         guard let context, context.channel.isActive, parked == nil else { return false }
         handedBack = nil
         guard let feed = feeds.join(key, sender: self, on: context.eventLoop, at: subscription.position) else { return false }
-        parked = Parked(subscription: subscription, feed: feed, feeds: feeds, loop: context.eventLoop, signal: signal)
+        parked = Parked(subscription: subscription, feed: feed, feeds: feeds, loop: context.eventLoop, signal: signal, heartbeat: heartbeat, endsAt: endsAt)
         return true
     }
 
@@ -96,6 +100,8 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
         if let bytes = step.bytes {
             context.writeAndFlush(wrapOutboundOut(.body(bytes)), promise: nil)
             parked.lastWrite = now
+            // Events went out, so no heartbeat is due: the task sleeps on.
+            parked.signal.wake(at: min(now + parked.heartbeat, parked.endsAt))
         }
         self.parked = parked
         if step.fellBehind { parked.feeds.metrics.slowReaderFellBack() }

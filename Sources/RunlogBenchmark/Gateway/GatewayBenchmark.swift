@@ -142,8 +142,17 @@ struct GatewayBenchmark: AsyncParsableCommand {
         let www = directory + "/www"
         try FileManager.default.createDirectory(atPath: www, withIntermediateDirectories: true)
         try FileManager.default.linkItem(atPath: segment, toPath: www + "/download.ndjson")
-        let nginx = try await ServedProcess.nginx(root: www, scratch: directory)
+        let placement = CorePlacement.forThisMachine()
+        let nginx = try await ServedProcess.nginx(root: www, scratch: directory, placement: placement)
         defer { nginx?.stop() }
+        // Both servers on the same cores, the client on its own, for every download.
+        try placement?.place(server: server.process.processIdentifier)
+        defer {
+            do { try placement?.release(server: server.process.processIdentifier) } catch { print("note: \(error)") }
+        }
+        if let placement {
+            print("(downloads: load generator on core \(placement.clientCores), servers on cores \(placement.serverCores))")
+        }
 
         var runlogRates: [Double] = []
         var nginxRates: [Double] = []
@@ -160,6 +169,13 @@ struct GatewayBenchmark: AsyncParsableCommand {
             print("| NDJSON download | \(bytes) | \(format(median(runlogRates))) | (nginx not installed) | |")
         } else {
             print("| NDJSON download | \(bytes) | \(format(median(runlogRates))) | \(format(median(nginxRates))) | \(ratio(median(runlogRates), median(nginxRates))) |")
+        }
+        if !nginxRates.isEmpty {
+            // Each repetition downloads from both servers back to back: the ratio within a
+            // repetition is steadier than the ratio of medians on a machine whose speed drifts.
+            let ratios = zip(runlogRates, nginxRates).map { $0 / $1 }.sorted()
+            let listed = ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")
+            print("\nrunlog / nginx within each repetition: median \(String(format: "%.2f", median(ratios)))x (\(listed))\n")
         }
 
         // SSE replay ends at run.completed.

@@ -44,7 +44,7 @@ final class ServedProcess {
     }
 
     /// nginx from Debian serving `root` with sendfile, or nil when it is not installed.
-    static func nginx(root: String, scratch: String) async throws -> ServedProcess? {
+    static func nginx(root: String, scratch: String, placement: CorePlacement? = nil) async throws -> ServedProcess? {
         guard let executable = ["/usr/sbin/nginx", "/usr/bin/nginx"].first(where: FileManager.default.isExecutableFile(atPath:)) else { return nil }
         let port = try freePort()
         let configuration = """
@@ -70,7 +70,10 @@ final class ServedProcess {
             }
             """
         try configuration.write(toFile: scratch + "/nginx.conf", atomically: true, encoding: .utf8)
-        return try await start(executable, ["-c", scratch + "/nginx.conf", "-e", scratch + "/nginx-error.log"], port: port, name: "nginx")
+        let arguments = ["-c", scratch + "/nginx.conf", "-e", scratch + "/nginx-error.log"]
+        // Pinned from the start, so that its worker is too.
+        let (command, commandArguments) = placement?.serverCommand(executable, arguments) ?? (executable, arguments)
+        return try await start(command, commandArguments, port: port, name: "nginx")
     }
 
     /// Starts `executable` with its output discarded, and returns once it listens on `port`.

@@ -12,7 +12,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
-        let requestID = request.headers[.requestID].flatMap { $0.count <= 128 ? $0 : nil } ?? Self.newRequestID()
+        let requestID = request.headers[.requestID].flatMap { $0.count <= 128 ? $0 : nil } ?? RequestID.next()
         var metadata: Logger.Metadata = [
             "event_type": "http.request", "request_id": "\(requestID)", "method": "\(request.method.rawValue)",
             "path": "\(request.uri.path)",
@@ -49,9 +49,6 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-    static func newRequestID() -> String {
-        (0..<16).map { _ in String(UInt8.random(in: 0...15), radix: 16) }.joined()
-    }
 
     /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
     static func traceID(_ header: String) -> String? {

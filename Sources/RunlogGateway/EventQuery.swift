@@ -23,6 +23,20 @@ struct EventQuery: Sendable {
         self.follow = follow
     }
 
+    /// Whether `request` may ask for a live stream (SSE, or NDJSON with `follow`), by the rules
+    /// of ``init(_:maxPageSize:)`` and without validating anything; a JSON page with `follow`
+    /// also counts.
+    static func mayBeLiveStream(_ request: Request) -> Bool {
+        let query = request.uri.queryParameters
+        switch query.get("format") {
+        case "sse"?: return true
+        case "ndjson"?: return query.get("follow") == "true"
+        case nil:
+            return query.get("stream") == "true" || (request.headers[.accept] ?? "").contains("text/event-stream") || query.get("follow") == "true"
+        default: return false
+        }
+    }
+
     init(_ request: Request, maxPageSize: Int) throws {
         let query = request.uri.queryParameters
         let accept = request.headers[.accept] ?? ""

@@ -20,3 +20,4 @@ import Testing
         #expect(RequestLogMiddleware<GatewayRequestContext>.traceID("garbage") == nil)
     }
 }
+

@@ -1,0 +1,25 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Testing
+
+@testable import RunlogGateway
+
+/// Which requests are handled in a task of their own (see ``ShallowStackMiddleware``).
+@Suite struct LiveStreamRequestTests {
+    func request(_ path: String, accept: String? = nil) -> Request {
+        var head = HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: path)
+        if let accept { head.headerFields[.accept] = accept }
+        return Request(head: head, body: .init(buffer: ByteBuffer()))
+    }
+
+    @Test func liveStreamsAreToldApartFromPagesAndDownloads() {
+        #expect(EventQuery.mayBeLiveStream(request("/e?format=sse")))
+        #expect(EventQuery.mayBeLiveStream(request("/e", accept: "text/event-stream")))
+        #expect(EventQuery.mayBeLiveStream(request("/e?format=ndjson&follow=true")))
+        #expect(EventQuery.mayBeLiveStream(request("/runs?stream=true")))
+        #expect(!EventQuery.mayBeLiveStream(request("/e?format=ndjson")))
+        #expect(!EventQuery.mayBeLiveStream(request("/e", accept: "application/json")))
+        #expect(!EventQuery.mayBeLiveStream(request("/e?format=json&follow=true")))
+    }
+}

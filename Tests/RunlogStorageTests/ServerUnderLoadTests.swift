@@ -1,4 +1,5 @@
 import Foundation
+import RunlogStorage
 import Testing
 
 /// `runlog serve` under load, watched from outside: slow readers, many readers, churn.
@@ -103,22 +104,13 @@ import Testing
         #expect(fallbacks >= 1, "the reader never fell back to the files: \(metrics)")
     }
 
-    /// This process's hard open-file limit, after raising its soft limit to it (the readers'
-    /// client sockets are opened here).
-    static func raiseOwnFileLimit() -> Int {
-        var limit = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        limit.rlim_cur = limit.rlim_max
-        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        return Int(limit.rlim_max)
-    }
-
     static let sseReaders = #"runlog_stream_readers{format="sse"}"#
 
     /// `total` SSE readers spread evenly over `runCount` runs, all held at once; then one event
     /// per run reaches every one of them.
     func holdReaders(_ total: Int, over runCount: Int) async throws {
-        let hardLimit = Self.raiseOwnFileLimit()
+        // The readers' client sockets are opened in this process.
+        let hardLimit = Int(OpenFileLimit.raiseToHardLimit()?.after.hard ?? 0)
         try #require(hardLimit >= total + 512, "the hard open-file limit (\(hardLimit)) cannot hold \(total) readers")
         // Started with a low soft limit, as many systems default to: the server raises it.
         let server = try await ServerProcess(arguments: ["--durability", "none"], softFileLimit: 1024)

@@ -44,7 +44,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
     func run() async throws {
         try ScratchDirectory.prepare(directory)
         defer { ScratchDirectory.remove(directory) }
-        raiseOwnFileLimit()
+        OpenFileLimit.raiseToHardLimit()
         let group = MultiThreadedEventLoopGroup.singleton
         let server = try await ServedProcess.runlog(
             storage: directory + "/storage", arguments: ["--durability", durability, "--segment-size", "4GiB", "--max-body-size", "64MiB"]
@@ -253,12 +253,5 @@ struct GatewayBenchmark: AsyncParsableCommand {
 
     func ratio(_ value: Double, _ baseline: Double) -> String {
         String(format: "%.2fx", value / baseline)
-    }
-
-    func raiseOwnFileLimit() {
-        var limit = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        limit.rlim_cur = limit.rlim_max
-        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
     }
 }

@@ -73,6 +73,13 @@ import Testing
         reader.arguments = ["-sN", "--max-time", "120", "-H", "Accept: text/event-stream", "-o", streamed, runs + "/run_1/events"]
         try reader.run()
         defer { if reader.isRunning { reader.terminate() } }
+        // A second reader on the same run keeps reading throughout.
+        let keptUp = server.directory.path + "/kept-up.txt"
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        other.arguments = ["-sN", "--max-time", "120", "-H", "Accept: text/event-stream", "-o", keptUp, runs + "/run_1/events"]
+        try other.run()
+        defer { if other.isRunning { other.terminate() } }
         try appendBatch()
         let baseline = server.residentBytes
         kill(reader.processIdentifier, SIGSTOP)
@@ -87,6 +94,13 @@ import Testing
             return peak
         }
         let growth = peak - baseline
+        // The stalled reader held nobody back: the other one gets the last of those events while
+        // the first is still stopped.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try Self.eventIDs(inStreamAt: keptUp).last != 101_000, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try Self.eventIDs(inStreamAt: keptUp) == Array(1...101_000), "the reader that kept reading fell behind")
         print("slow reader: server RSS \(baseline >> 20) MiB before, peak \(peak >> 20) MiB during 100 MB of appends (growth \(growth >> 20) MiB)")
         // Buffering for the stalled reader would grow it by the 100 MB it missed.
         #expect(growth < 40 << 20, "server memory grew by \(growth >> 20) MiB while a reader stalled")
@@ -96,6 +110,8 @@ import Testing
         #expect(completed.contains(#""last_sequence":101001"#), "\(completed)")
         kill(reader.processIdentifier, SIGCONT)
         try await Self.offPool { reader.waitUntilExit() }
+        try await Self.offPool { other.waitUntilExit() }
+        #expect(try Self.eventIDs(inStreamAt: keptUp).count == 101_001)
         let ids = try Self.eventIDs(inStreamAt: streamed)
         #expect(ids.count == 101_001, "got \(ids.count) events")
         #expect(ids == Array(1...Int64(ids.count)), "events out of order or missing")

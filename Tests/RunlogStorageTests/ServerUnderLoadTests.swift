@@ -79,19 +79,21 @@ import Testing
             #expect(receipt.contains(#""appended":1000"#), "\(receipt)")
         }
 
-        // A real SSE client, saving what it gets; SIGSTOP makes it stop reading its socket.
+        /// A real SSE client of the run, saving what it gets to `file`.
+        func sseClient(savingTo file: String) throws -> Process {
+            let client = Process()
+            client.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            client.arguments = ["-sN", "--max-time", "120", "-H", "Accept: text/event-stream", "-o", file, runs + "/run_1/events"]
+            try client.run()
+            return client
+        }
+        // SIGSTOP makes this one stop reading its socket...
         let streamed = server.directory.path + "/stream.txt"
-        let reader = Process()
-        reader.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        reader.arguments = ["-sN", "--max-time", "120", "-H", "Accept: text/event-stream", "-o", streamed, runs + "/run_1/events"]
-        try reader.run()
+        let reader = try sseClient(savingTo: streamed)
         defer { if reader.isRunning { reader.terminate() } }
-        // A second reader on the same run keeps reading throughout.
+        // ...while a second reader of the same run keeps reading throughout.
         let keptUp = server.directory.path + "/kept-up.txt"
-        let other = Process()
-        other.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        other.arguments = ["-sN", "--max-time", "120", "-H", "Accept: text/event-stream", "-o", keptUp, runs + "/run_1/events"]
-        try other.run()
+        let other = try sseClient(savingTo: keptUp)
         defer { if other.isRunning { other.terminate() } }
         try appendBatch()
         let baseline = server.residentBytes

@@ -23,37 +23,35 @@ struct EventQuery: Sendable {
         self.follow = follow
     }
 
-    /// Whether `request` may ask for a live stream (SSE, or NDJSON with `follow`), by the rules
-    /// of ``init(_:maxPageSize:)`` and without validating anything; a JSON page with `follow`
-    /// also counts.
-    static func mayBeLiveStream(_ request: Request) -> Bool {
+    /// Whether `request` asks for a live stream (SSE, or NDJSON with `follow`), without
+    /// validating the rest of it.
+    static func isLiveStream(_ request: Request) -> Bool {
+        switch try? format(of: request) {
+        case .sse?: return true
+        case .ndjson?: return request.uri.queryParameters.get("follow") == "true"
+        case .json?, nil: return false
+        }
+    }
+
+    /// The format `request` asks for: its `format` parameter, else its `Accept` header.
+    static func format(of request: Request) throws -> Format {
         let query = request.uri.queryParameters
         switch query.get("format") {
-        case "sse"?: return true
-        case "ndjson"?: return query.get("follow") == "true"
+        case "sse"?: return .sse
+        case "ndjson"?: return .ndjson
+        case "json"?: return .json
+        case let other?: throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "format must be sse, ndjson or json, not \(other)")
         case nil:
-            return query.get("stream") == "true" || (request.headers[.accept] ?? "").contains("text/event-stream") || query.get("follow") == "true"
-        default: return false
+            let accept = request.headers[.accept] ?? ""
+            if query.get("stream") == "true" || accept.contains("text/event-stream") { return .sse }
+            if accept.contains("application/json") && !accept.contains("ndjson") { return .json }
+            return .ndjson
         }
     }
 
     init(_ request: Request, maxPageSize: Int) throws {
         let query = request.uri.queryParameters
-        let accept = request.headers[.accept] ?? ""
-        switch query.get("format") {
-        case "sse"?: format = .sse
-        case "ndjson"?: format = .ndjson
-        case "json"?: format = .json
-        case let other?: throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "format must be sse, ndjson or json, not \(other)")
-        case nil:
-            if query.get("stream") == "true" || accept.contains("text/event-stream") {
-                format = .sse
-            } else if accept.contains("application/json") && !accept.contains("ndjson") {
-                format = .json
-            } else {
-                format = .ndjson
-            }
-        }
+        format = try Self.format(of: request)
         follow = query.get("follow") == "true"
         let afterSequence = try Self.integer(query.get("after_sequence"), "after_sequence")
         let fromSequence = try Self.integer(query.get("from_sequence"), "from_sequence")

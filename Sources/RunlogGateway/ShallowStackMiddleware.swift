@@ -8,7 +8,7 @@ import Hummingbird
 /// the whole request chain's high-water mark.
 struct ShallowStackMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.method == .get, EventQuery.mayBeLiveStream(request) else { return try await next(request, context) }
+        guard request.method == .get, EventQuery.isLiveStream(request) else { return try await next(request, context) }
         return try await withoutActuallyEscaping(next) { next in
             // Awaited at once, so `next` is used only while this call is under way.
             let handler = UncheckedSendable(value: next)

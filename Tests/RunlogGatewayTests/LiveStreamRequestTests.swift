@@ -14,12 +14,12 @@ import Testing
     }
 
     @Test func liveStreamsAreToldApartFromPagesAndDownloads() {
-        #expect(EventQuery.mayBeLiveStream(request("/e?format=sse")))
-        #expect(EventQuery.mayBeLiveStream(request("/e", accept: "text/event-stream")))
-        #expect(EventQuery.mayBeLiveStream(request("/e?format=ndjson&follow=true")))
-        #expect(EventQuery.mayBeLiveStream(request("/runs?stream=true")))
-        #expect(!EventQuery.mayBeLiveStream(request("/e?format=ndjson")))
-        #expect(!EventQuery.mayBeLiveStream(request("/e", accept: "application/json")))
-        #expect(!EventQuery.mayBeLiveStream(request("/e?format=json&follow=true")))
+        #expect(EventQuery.isLiveStream(request("/e?format=sse")))
+        #expect(EventQuery.isLiveStream(request("/e", accept: "text/event-stream")))
+        #expect(EventQuery.isLiveStream(request("/e?format=ndjson&follow=true")))
+        #expect(EventQuery.isLiveStream(request("/runs?stream=true")))
+        #expect(!EventQuery.isLiveStream(request("/e?format=ndjson")))
+        #expect(!EventQuery.isLiveStream(request("/e", accept: "application/json")))
+        #expect(!EventQuery.isLiveStream(request("/e?format=json&follow=true")))
     }
 }

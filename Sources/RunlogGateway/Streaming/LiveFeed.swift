@@ -22,8 +22,8 @@ final class LiveFeed: Sendable {
     private struct State {
         /// The last sequence handed out: a reader joins only at or past it.
         var position: Int64
+        /// Readers by event loop; a loop with none has no group.
         var groups: [ObjectIdentifier: Group] = [:]
-        var count = 0
         var stopped = false
     }
 
@@ -38,7 +38,7 @@ final class LiveFeed: Sendable {
         self.state = Mutex(State(position: position))
     }
 
-    var readerCount: Int { state.withLock { $0.count } }
+    var readerCount: Int { state.withLock { $0.groups.values.reduce(0) { $0 + $1.readers.count } } }
 
     /// Adds a reader that has passed `position` (on `loop`); false if the feed has passed more,
     /// since the reader would miss events, or has stopped.
@@ -47,7 +47,6 @@ final class LiveFeed: Sendable {
             guard !state.stopped, position >= state.position else { return false }
             let id = ObjectIdentifier(loop)
             state.groups[id, default: Group(loop: loop)].readers[ObjectIdentifier(sender)] = NIOLoopBound(sender, eventLoop: loop)
-            state.count += 1
             return true
         }
     }
@@ -56,11 +55,9 @@ final class LiveFeed: Sendable {
     func remove(_ sender: LiveSender, on loop: any EventLoop) -> Bool {
         let last = state.withLock { state -> Bool in
             let id = ObjectIdentifier(loop)
-            if state.groups[id]?.readers.removeValue(forKey: ObjectIdentifier(sender)) != nil {
-                state.count -= 1
-                if state.groups[id]?.readers.isEmpty == true { state.groups[id] = nil }
-            }
-            if state.count == 0 { state.stopped = true }
+            state.groups[id]?.readers[ObjectIdentifier(sender)] = nil
+            if state.groups[id]?.readers.isEmpty == true { state.groups[id] = nil }
+            if state.groups.isEmpty { state.stopped = true }
             return state.stopped
         }
         if last { wakeup.ring() }

@@ -31,6 +31,12 @@ struct EventStreamer: Sendable {
     /// Once caught up, park with this connection's ``LiveSender`` on the run's feed.
     var parking: (connection: LiveSender.Handle, feeds: LiveFeeds)?
 
+    /// Where this stream parks once caught up; nil if it waits in its task (a feed counts
+    /// no limits, so a stream with one does).
+    private var feedParking: (connection: LiveSender.Handle, feeds: LiveFeeds)? {
+        query.limit == nil ? parking : nil
+    }
+
     /// Where a stream stands: its position in the run and what it has sent.
     struct Progress {
         var position: Int64
@@ -60,7 +66,7 @@ struct EventStreamer: Sendable {
                 for chunk in recent where try await send(chunk, to: &writer, progress: &progress) { return }
             } else {
                 // Parked streams are counted when their connection fills (see LiveSender).
-                if caughtUp, parking == nil || query.limit != nil { metrics.slowReaderFellBack() }
+                if caughtUp, feedParking == nil { metrics.slowReaderFellBack() }
                 if try await replay(to: &writer, progress: &progress) { return }
                 caughtUp = live
             }
@@ -73,7 +79,7 @@ struct EventStreamer: Sendable {
                 progress.lastWrite = now
             }
             signal.wake(at: min(progress.lastWrite + heartbeat, endsAt))
-            if let parking, query.limit == nil {
+            if let parking = feedParking {
                 // The feed writes new events from the event loop until this task is needed.
                 try await park(with: parking.connection, on: parking.feeds, heartbeat: heartbeat, progress: &progress)
             } else {

@@ -34,13 +34,16 @@ import Testing
         }
         let size = try handle.seekToEnd()
         try handle.seek(toOffset: size > 8192 ? size - 8192 : 0)
-        let tail = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
-        return tail.split(separator: "\n").last { $0.hasPrefix("id: ") }.flatMap { Int64($0.dropFirst(4)) }
+        return eventIDs(in: try handle.readToEnd() ?? Data()).last
     }
 
     /// The SSE `id:` lines of a stream saved to a file, in order.
     static func eventIDs(inStreamAt path: String) throws -> [Int64] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        eventIDs(in: try Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+
+    /// The `id:` lines of SSE bytes (a line cut at their start is no `id:` line).
+    static func eventIDs(in data: Data) -> [Int64] {
         var ids: [Int64] = []
         data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
             var index = 0

@@ -29,6 +29,11 @@ public struct Gateway: Sendable {
         self.feeds = LiveFeeds(store: runs.store, logger: logger, metrics: metrics)
     }
 
+    /// What an event stream takes from the gateway.
+    var streamServices: EventStreamer.Services {
+        EventStreamer.Services(runs: runs, configuration: configuration, metrics: metrics, alarms: alarms, feeds: feeds, logger: logger)
+    }
+
     /// The version operational logs and `/healthz` report.
     public static let version = "0.6.0-dev"
 
@@ -46,7 +51,6 @@ public struct Gateway: Sendable {
 
     public func makeRouter() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
-        router.add(middleware: ShallowStackMiddleware())
         router.add(middleware: RequestLogMiddleware(logger: logger))
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware(routes: Self.routes))
@@ -77,8 +81,8 @@ public struct Gateway: Sendable {
     public func makeApplication() -> some ApplicationProtocol {
         let logger = self.logger
         return Application(
-            router: makeRouter(),
-            server: .http1(configuration: .init(additionalChannelHandlers: [FileRegionSender(logger: logger), LiveSender()])),
+            responder: ShallowStackResponder(inner: makeRouter().buildResponder()),
+            server: .http1(configuration: .init(additionalChannelHandlers: [ReceiveBufferSizing(logger: logger), FileRegionSender(logger: logger), LiveSender()])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runlog"),
             logger: logger
         )
@@ -246,16 +250,19 @@ public struct Gateway: Sendable {
     }
 
     func eventStream(_ request: Request, key: RunKey, query: EventQuery, channel: any Channel) throws -> Response {
-        let signal = StreamSignal()
         // A whole download may come gzipped (archived segments as stored); SSE and live
         // NDJSON never are, since compressors hold bytes back.
         let gzip = query.format == .ndjson && !query.follow && query.types == nil && query.limit == nil
             && EventQuery.acceptsGzip(request.headers[.acceptEncoding])
-        var streamer = EventStreamer(runs: runs, key: key, query: query, configuration: configuration, signal: signal, metrics: metrics, gzip: gzip)
-        // A whole, uncompressed download of plain files goes out with sendfile.
-        if query.format == .ndjson, !query.follow, !gzip, query.types == nil, query.limit == nil, query.after == 0 {
-            streamer.filesTo = channel
+        let live = query.format == .sse || query.follow
+        // A live stream ends when its token expires; the client reconnects with a fresh one and
+        // resumes (Last-Event-ID). A finite download started with a valid token completes.
+        var endsAt = Int64.max
+        if live, let expiresAt = AccessGrant.current?.expiresAt {
+            let remaining = expiresAt - Timestamp.now().millisecondsSinceEpoch
+            endsAt = StreamAlarms.now() + max(0, remaining) * 1_000_000
         }
+        let streamer = EventStreamer(services: streamServices, key: key, query: query, channel: channel, gzip: gzip, endsAt: endsAt)
         var headers: HTTPFields = [.cacheControl: "no-cache"]
         if query.format == .sse {
             headers[.contentType] = "text/event-stream"
@@ -268,48 +275,10 @@ public struct Gateway: Sendable {
             }
             if gzip { headers[.contentEncoding] = "gzip" }
         }
-        let (logger, metrics, alarms, feeds) = (self.logger, self.metrics, self.alarms, self.feeds)
-        let live = query.format == .sse || query.follow
-        // The connection of a live stream closes when the stream ends (see below): saying so up
-        // front keeps clients from sending another request on it.
+        // The connection of a live stream closes when the stream ends: saying so up front keeps
+        // clients from sending another request on it.
         if live { headers[.connection] = "close" }
-        let format = query.format == .sse ? "sse" : (query.follow ? "ndjson_follow" : "ndjson")
-        // A live stream ends when its token expires; the client reconnects with a fresh one and
-        // resumes (Last-Event-ID). A finite download started with a valid token completes.
-        if live, let expiresAt = AccessGrant.current?.expiresAt {
-            let remaining = expiresAt - Timestamp.now().millisecondsSinceEpoch
-            streamer.endsAt = StreamAlarms.now() + max(0, remaining) * 1_000_000
-        }
-        return Response(status: .ok, headers: headers, body: .init { [streamer] writer in
-            metrics.readers(format, change: 1)
-            defer { metrics.readers(format, change: -1) }
-            if live { alarms.add(signal) }
-            defer { if live { alarms.remove(signal) } }
-            do {
-                if live {
-                    // A live stream waits for events: it must also end when the client goes away
-                    // (its connection's LiveSender stops the signal) or the server shuts down.
-                    try await withGracefulShutdownHandler {
-                        var streamer = streamer
-                        streamer.parking = (try await LiveSender.attach(to: channel, watching: signal), feeds)
-                        try await streamer.stream(to: &writer)
-                    } onGracefulShutdown: {
-                        signal.stop()
-                    }
-                } else {
-                    // A download ends by itself; a vanished client makes the next write fail.
-                    try await streamer.stream(to: &writer)
-                }
-            } catch {
-                // The stream is under way, so the status cannot change any more; operators see why.
-                logger.info("an event stream ended early", metadata: ["run": "\(key)", "error": "\(error)"])
-                // NDJSON has no end marker but the end of the body: finishing it would present a
-                // shortened log as complete, so the connection is dropped instead and the client
-                // sees an incomplete transfer. SSE ends cleanly: EventSource resumes by Last-Event-ID.
-                if query.format == .ndjson { throw error }
-            }
-            try await writer.finish(nil)
-        })
+        return Response(status: .ok, headers: headers, body: .init { writer in try await streamer.respond(to: &writer) })
     }
 
     func json(_ status: HTTPResponse.Status, _ text: String) -> Response {

@@ -5,7 +5,7 @@ import Testing
 
 @testable import RunlogGateway
 
-/// Which requests are handled in a task of their own (see ``ShallowStackMiddleware``).
+/// Which requests are handled in a task of their own (see ``ShallowStackResponder``).
 @Suite struct LiveStreamRequestTests {
     func request(_ path: String, accept: String? = nil) -> Request {
         var head = HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: path)

@@ -4,6 +4,7 @@ import NIOCore
 import RunlogCatalog
 import RunlogRuns
 import RunlogStorage
+import ServiceLifecycle
 
 /// Writes a run's events to a response: replayed from the files, then live.
 ///
@@ -14,27 +15,56 @@ import RunlogStorage
 /// reached: from the store's in-memory tail of the run, or from the files when it is behind
 /// what that tail holds, until caught up again. Either way a reader costs a position and at
 /// most one chunk in flight, never a queue.
-struct EventStreamer: Sendable {
-    let runs: RunService
+///
+/// A class, so that the frames of a parked stream's connection task, which it keeps for as long
+/// as the stream lasts, hold one reference to it rather than copies of it.
+final class EventStreamer: Sendable {
+    /// What a stream needs of the server besides the run's log.
+    struct Services: Sendable {
+        let runs: RunService
+        let configuration: GatewayConfiguration
+        let metrics: GatewayMetrics
+        let alarms: StreamAlarms
+        let feeds: LiveFeeds
+        let logger: Logger
+    }
+
+    let services: Services
     let key: RunKey
     let query: EventQuery
-    let configuration: GatewayConfiguration
-    /// Wakes the live loop when it waits (new lines, a stop, a heartbeat or expiry due).
-    let signal: StreamSignal
-    let metrics: GatewayMetrics
+    /// The response's connection: live streams park on its ``LiveSender``, and whole
+    /// downloads of plain files go out through its ``FileRegionSender``.
+    let channel: any Channel
     /// Send the whole log as one gzip stream (a finite, unfiltered NDJSON download).
-    var gzip = false
+    let gzip: Bool
     /// A live stream ends at this moment (``StreamAlarms/now()``): its token's expiry.
-    var endsAt = Int64.max
-    /// Send a whole log of plain files through this connection's ``FileRegionSender``.
-    var filesTo: (any Channel)?
-    /// Once caught up, park with this connection's ``LiveSender`` on the run's feed.
-    var parking: (connection: LiveSender.Handle, feeds: LiveFeeds)?
+    let endsAt: Int64
+    /// Wakes the live loop when it waits (new lines, a stop, a heartbeat or expiry due).
+    let signal = StreamSignal()
 
-    /// Where this stream parks once caught up; nil if it waits in its task (a feed counts
-    /// no limits, so a stream with one does).
-    private var feedParking: (connection: LiveSender.Handle, feeds: LiveFeeds)? {
-        query.limit == nil ? parking : nil
+    private var runs: RunService { services.runs }
+    private var metrics: GatewayMetrics { services.metrics }
+
+    init(services: Services, key: RunKey, query: EventQuery, channel: any Channel, gzip: Bool, endsAt: Int64) {
+        self.services = services
+        self.key = key
+        self.query = query
+        self.channel = channel
+        self.gzip = gzip
+        self.endsAt = endsAt
+    }
+
+    /// SSE and followed NDJSON go on as events come; a plain download ends with the log.
+    var isLive: Bool { query.format == .sse || query.follow }
+
+    /// A whole, uncompressed download of plain files goes out with sendfile.
+    private var sendsFiles: Bool {
+        query.format == .ndjson && !query.follow && !gzip && query.types == nil && query.limit == nil && query.after == 0
+    }
+
+    /// The stream's label in the readers metric.
+    private var metricLabel: String {
+        query.format == .sse ? "sse" : (query.follow ? "ndjson_follow" : "ndjson")
     }
 
     /// Where a stream stands: its position in the run and what it has sent.
@@ -46,62 +76,141 @@ struct EventStreamer: Sendable {
         var lastWrite = StreamAlarms.now()
     }
 
-    func stream(to writer: inout any ResponseBodyWriter) async throws {
-        let live = query.format == .sse || query.follow
-        if query.format == .sse {
-            try await writer.write(ByteBuffer(string: ": runlog event stream\nretry: \(configuration.retryMilliseconds)\n\n"))
+    /// Writes the response body and ends it.
+    func respond(to writer: inout any ResponseBodyWriter) async throws {
+        metrics.readers(metricLabel, change: 1)
+        defer { metrics.readers(metricLabel, change: -1) }
+        do {
+            if isLive {
+                try await streamLive(to: &writer)
+            } else {
+                // A download ends by itself; a vanished client makes the next write fail.
+                try await download(to: &writer)
+            }
+        } catch {
+            // The stream is under way, so the status cannot change any more; operators see why.
+            services.logger.info("an event stream ended early", metadata: ["run": "\(key)", "error": "\(error)"])
+            // NDJSON has no end marker but the end of the body: finishing it would present a
+            // shortened log as complete, so the connection is dropped instead and the client
+            // sees an incomplete transfer. SSE ends cleanly: EventSource resumes by Last-Event-ID.
+            if query.format == .ndjson { throw error }
         }
+        try await writer.finish(nil)
+    }
+
+    /// The whole log: gzipped, as its files, or read line by line.
+    private func download(to writer: inout any ResponseBodyWriter) async throws {
         if gzip {
             try await sendGzipped(to: &writer)
             return
         }
-        if let channel = filesTo, try await sendFiles(through: channel, to: &writer) { return }
-        // The live loop keeps its own frame small: every idle reader holds it while it waits, so
-        // the file reading lives in functions of its own whose frames go when they return.
+        if sendsFiles, try await sendFiles(to: &writer) { return }
         var progress = Progress(position: query.after)
         var caughtUp = false
-        let heartbeat = StreamAlarms.nanoseconds(configuration.heartbeatInterval)
-        while true {
-            if caughtUp, let recent = try await runs.store.recentEvents(of: key, after: progress.position) {
-                for chunk in recent where try await send(chunk, to: &writer, progress: &progress) { return }
+        _ = try await advance(to: &writer, progress: &progress, caughtUp: &caughtUp)
+    }
+
+    /// A live stream waits for events: it also ends when the client goes away (its
+    /// connection's ``LiveSender`` stops the signal) or the server shuts down.
+    private func streamLive(to writer: inout any ResponseBodyWriter) async throws {
+        services.alarms.add(signal)
+        defer { services.alarms.remove(signal) }
+        let signal = self.signal
+        try await withGracefulShutdownHandler {
+            let connection = try await LiveSender.attach(to: channel, watching: signal)
+            // A feed counts no limits, so a stream with one waits in its task.
+            if query.limit == nil {
+                try await streamParking(on: connection, to: &writer)
             } else {
-                // Parked streams are counted when their connection fills (see LiveSender).
-                if caughtUp, feedParking == nil { metrics.slowReaderFellBack() }
-                if try await replay(to: &writer, progress: &progress) { return }
-                caughtUp = live
+                try await streamWaiting(to: &writer)
             }
-            // The stream ends once run.completed has been sent (or passed by the type filter).
-            guard live, !progress.sawCompletion, !signal.isStopped else { return }
-            let now = StreamAlarms.now()
-            if now >= endsAt { return }
-            if now - progress.lastWrite >= heartbeat {
-                if try await sendHeartbeat(to: &writer, progress: progress) { return }
-                progress.lastWrite = now
-            }
-            signal.wake(at: min(progress.lastWrite + heartbeat, endsAt))
-            if let parking = feedParking {
-                // The feed writes new events from the event loop until this task is needed.
-                try await park(with: parking.connection, on: parking.feeds, heartbeat: heartbeat, progress: &progress)
-            } else {
-                // One continuation, rung by the run (new lines) or by the signal (stop, alarms).
-                _ = try await runs.store.waitForEvents(of: key, after: progress.position, orUntil: signal.wakeup)
-            }
+        } onGracefulShutdown: {
+            signal.stop()
         }
     }
 
-    /// Parks the caught-up stream on its run's feed until the signal rings (a stop, an alarm, or
-    /// the sender handing it back), then takes up where the sender left off. Returns at once if
-    /// the feed is ahead: the loop reads up to it first.
+    /// Waits in this task between reads, for one continuation rung by the run (new lines) or
+    /// by the signal (stop, alarms).
+    private func streamWaiting(to writer: inout any ResponseBodyWriter) async throws {
+        try await writePreamble(to: &writer)
+        var progress = Progress(position: query.after)
+        var caughtUp = false
+        while try await advance(to: &writer, progress: &progress, caughtUp: &caughtUp) {
+            _ = try await runs.store.waitForEvents(of: key, after: progress.position, orUntil: signal.wakeup)
+        }
+    }
+
+    /// Parks on the run's feed whenever caught up, and takes over again from where the feed
+    /// left off when the signal rings.
+    ///
+    /// Catching up grows an async stack (the store's reads, the files), and a Swift task keeps
+    /// the deepest stack it has had until it ends. So each catch-up runs in a task of its own
+    /// that ends once the stream parks: an idle reader's task holds only this loop's frame.
+    private func streamParking(on connection: LiveSender.Handle, to writer: inout any ResponseBodyWriter) async throws {
+        var progress = Progress(position: query.after)
+        var caughtUp = false
+        var started = false
+        while true {
+            let parked = try await inTaskOfItsOwn {
+                if !started {
+                    started = true
+                    try await writePreamble(to: &writer)
+                }
+                while try await advance(to: &writer, progress: &progress, caughtUp: &caughtUp) {
+                    if try await park(with: connection, progress: progress) { return true }
+                }
+                return false
+            }
+            guard parked else { return }
+            // The feed writes new events from the event loop until this task is needed again.
+            try await signal.wakeup.wait()
+            guard let handoff = try await connection.run({ $0.unpark() }) else { continue }
+            progress.position = handoff.position
+            progress.sawCompletion = progress.sawCompletion || handoff.sawCompletion
+            if let written = handoff.lastWrite { progress.lastWrite = max(progress.lastWrite, written) }
+        }
+    }
+
+    /// SSE starts with a comment and the reconnection delay.
+    private func writePreamble(to writer: inout any ResponseBodyWriter) async throws {
+        guard query.format == .sse else { return }
+        try await writer.write(ByteBuffer(string: ": runlog event stream\nretry: \(services.configuration.retryMilliseconds)\n\n"))
+    }
+
+    /// Sends what is new since the position (from the store's tail once caught up, else from
+    /// the files) and, on a live stream, a heartbeat when one is due, setting the signal's next
+    /// alarm; false when the stream should end.
     @inline(never)
-    private func park(with connection: LiveSender.Handle, on feeds: LiveFeeds, heartbeat: Int64, progress: inout Progress) async throws {
+    private func advance(to writer: inout any ResponseBodyWriter, progress: inout Progress, caughtUp: inout Bool) async throws -> Bool {
+        if caughtUp, let recent = try await runs.store.recentEvents(of: key, after: progress.position) {
+            for chunk in recent where try await send(chunk, to: &writer, progress: &progress) { return false }
+        } else {
+            // Parked streams are counted when their connection fills (see LiveSender).
+            if caughtUp, query.limit != nil { metrics.slowReaderFellBack() }
+            if try await replay(to: &writer, progress: &progress) { return false }
+            caughtUp = isLive
+        }
+        // The stream ends once run.completed has been sent (or passed by the type filter).
+        guard isLive, !progress.sawCompletion, !signal.isStopped else { return false }
+        let now = StreamAlarms.now()
+        if now >= endsAt { return false }
+        let heartbeat = StreamAlarms.nanoseconds(services.configuration.heartbeatInterval)
+        if now - progress.lastWrite >= heartbeat {
+            if try await sendHeartbeat(to: &writer, progress: progress) { return false }
+            progress.lastWrite = now
+        }
+        signal.wake(at: min(progress.lastWrite + heartbeat, endsAt))
+        return true
+    }
+
+    /// Parks the caught-up stream on its run's feed, which then writes its new events until the
+    /// signal rings (a stop, an alarm, or the sender handing the stream back); false if the feed
+    /// is ahead of the position, so the stream reads up to it first.
+    private func park(with connection: LiveSender.Handle, progress: Progress) async throws -> Bool {
         let subscription = LiveSubscription(position: progress.position, types: query.types)
-        let (key, signal, endsAt) = (LiveFeed.Key(run: self.key, format: query.format), self.signal, self.endsAt)
-        guard try await connection.run({ $0.park(subscription, in: feeds, key: key, signal: signal, heartbeat: heartbeat, endsAt: endsAt) }) else { return }
-        try await signal.wakeup.wait()
-        guard let handoff = try await connection.run({ $0.unpark() }) else { return }
-        progress.position = handoff.position
-        progress.sawCompletion = progress.sawCompletion || handoff.sawCompletion
-        if let written = handoff.lastWrite { progress.lastWrite = max(progress.lastWrite, written) }
+        let heartbeat = StreamAlarms.nanoseconds(services.configuration.heartbeatInterval)
+        let (key, signal, endsAt, feeds) = (LiveFeed.Key(run: self.key, format: query.format), self.signal, self.endsAt, services.feeds)
+        return try await connection.run { $0.park(subscription, in: feeds, key: key, signal: signal, heartbeat: heartbeat, endsAt: endsAt) }
     }
 
     /// The whole log as one gzip stream.
@@ -113,7 +222,8 @@ struct EventStreamer: Sendable {
     /// Sends the whole log as its plain files, with sendfile; false (having sent nothing) when
     /// it has archived segments or its files moved meanwhile.
     @inline(never)
-    private func sendFiles(through channel: any Channel, to writer: inout any ResponseBodyWriter) async throws -> Bool {
+    private func sendFiles(to writer: inout any ResponseBodyWriter) async throws -> Bool {
+        let channel = self.channel
         guard let files = try await runs.store.plainFiles(of: key) else { return false }
         let offers = files.filter { $0.length > 0 }.map { (FileRegionSender.nextID(), $0) }
         // Offered before their tickets are written: both reach the event loop in this order.

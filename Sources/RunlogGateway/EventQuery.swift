@@ -23,16 +23,6 @@ struct EventQuery: Sendable {
         self.follow = follow
     }
 
-    /// Whether `request` asks for a live stream (SSE, or NDJSON with `follow`), without
-    /// validating the rest of it.
-    static func isLiveStream(_ request: Request) -> Bool {
-        switch try? format(of: request) {
-        case .sse?: return true
-        case .ndjson?: return request.uri.queryParameters.get("follow") == "true"
-        case .json?, nil: return false
-        }
-    }
-
     /// The format `request` asks for: its `format` parameter, else its `Accept` header.
     static func format(of request: Request) throws -> Format {
         let query = request.uri.queryParameters

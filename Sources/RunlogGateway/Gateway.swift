@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import RunlogAuth
@@ -81,8 +82,15 @@ public struct Gateway: Sendable {
     public func makeApplication() -> some ApplicationProtocol {
         let logger = self.logger
         return Application(
-            responder: ShallowStackResponder(inner: makeRouter().buildResponder()),
-            server: .http1(configuration: .init(additionalChannelHandlers: [ReceiveBufferSizing(logger: logger), FileRegionSender(logger: logger), LiveSender()])),
+            router: makeRouter(),
+            server: HTTPServerBuilder { responder in
+                HandoverHTTP1Channel(
+                    base: HTTP1Channel(
+                        responder: responder,
+                        configuration: .init(additionalChannelHandlers: [ReceiveBufferSizing(logger: logger), FileRegionSender(logger: logger), LiveSender()])
+                    )
+                )
+            },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runlog"),
             logger: logger
         )

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import RunlogStorage
@@ -110,6 +111,24 @@ import Testing
             #expect(try await woken.value == 2)
             #expect(store.watcherCount(of: key()) == 0)
         })
+    }
+
+    @Test func aWakeupCallsItsActionAtTheNextRingOnly() {
+        let wakeup = Wakeup()
+        let calls = Mutex(0)
+        // Registered, not called until a ring, and called once for it.
+        wakeup.whenRung { calls.withLock { $0 += 1 } }
+        #expect(calls.withLock { $0 } == 0)
+        wakeup.ring()
+        wakeup.ring()
+        #expect(calls.withLock { $0 } == 1)
+        // That second ring was kept: the next action runs at once, and consumes it.
+        wakeup.whenRung { calls.withLock { $0 += 10 } }
+        #expect(calls.withLock { $0 } == 11)
+        wakeup.whenRung { calls.withLock { $0 += 100 } }
+        #expect(calls.withLock { $0 } == 11)
+        wakeup.ring()
+        #expect(calls.withLock { $0 } == 111)
     }
 
     @Test func shutdownFlushesBufferedLines() async throws {

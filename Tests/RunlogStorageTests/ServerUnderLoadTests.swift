@@ -195,6 +195,49 @@ import Testing
         #expect(try await server.waitForMetric(Self.sseReaders, toBe: 0) == 0)
     }
 
+    /// A live stream takes its connection over from the connection's task (which then ends),
+    /// after requests on the same connection whose bodies were read, or left unread.
+    @Test func aConnectionCarriesRequestsThenALiveStreamThatEndsIt() async throws {
+        let server = try await ServerProcess(arguments: ["--durability", "none"])
+        defer { #expect(server.stop()) }
+        let port = server.port
+        let connection = try RawConnection(port: port)
+        defer { connection.close() }
+        let create = #"{"run_id":"run_1"}"#
+        let unread = String(repeating: "x", count: 3000)
+        // Three requests at once: a body the handler reads, one it never reads (no such route),
+        // then the run's SSE stream.
+        try connection.send(
+            "POST /v1/workspaces/ws_1/runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(create.utf8.count)\r\n\r\n\(create)"
+                + "POST /v1/workspaces/ws_1/nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(unread.utf8.count)\r\n\r\n\(unread)"
+                + "GET /v1/workspaces/ws_1/runs/run_1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
+        )
+        var received: [UInt8] = []
+        let opened = try await Self.offPool { [received] in
+            var received = received
+            return (connection.read(until: ": runlog event stream", into: &received), received)
+        }
+        #expect(opened.0)
+        received = opened.1
+        // The stream is parked on its feed: its events and its end come from elsewhere.
+        #expect(try await server.waitForMetric(Self.sseReaders, toBe: 1) == 1)
+        let events = #"{"type":"console.line","payload":{}}"# + "\n" + #"{"type":"run.completed","payload":{"status":"succeeded"}}"#
+        #expect(try RawConnection.request(port: port, "POST", "/v1/workspaces/ws_1/runs/run_1/events", body: events, contentType: "application/x-ndjson").status == 200)
+        // The stream ends at run.completed, with the chunked body's end, and the server closes.
+        let rest = try await Self.offPool { [received] in
+            var received = received
+            return (connection.read(until: "\u{1}never", into: &received), received)
+        }
+        #expect(!rest.0, "the server closed the connection")
+        let text = String(decoding: rest.1, as: UTF8.self)
+        let statuses = text.matches(of: /HTTP\/1\.1 (\d{3})/).map { String($0.1) }
+        #expect(statuses == ["201", "404", "200"], "\(text)")
+        #expect(text.contains("id: 1\nevent: console.line\n"))
+        #expect(text.contains("id: 2\nevent: run.completed\n"))
+        #expect(text.hasSuffix("\r\n0\r\n\r\n"), "\(text.suffix(200))")
+        #expect(try await server.waitForMetric(Self.sseReaders, toBe: 0) == 0)
+    }
+
     @Test func holdsTenThousandReadersOnOneRun() async throws {
         try await holdReaders(10_000, over: 1)
     }

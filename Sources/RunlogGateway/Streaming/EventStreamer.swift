@@ -4,7 +4,6 @@ import NIOCore
 import RunlogCatalog
 import RunlogRuns
 import RunlogStorage
-import ServiceLifecycle
 
 /// Writes a run's events to a response: replayed from the files, then live.
 ///
@@ -74,28 +73,57 @@ final class EventStreamer: Sendable {
         var sawCompletion = false
         /// When the stream last wrote (``StreamAlarms/now()``): heartbeats go out after a quiet interval.
         var lastWrite = StreamAlarms.now()
+
+        /// Takes up where the connection's sender left off.
+        mutating func resume(from handoff: LiveSender.Handoff) {
+            position = handoff.position
+            sawCompletion = sawCompletion || handoff.sawCompletion
+            if let written = handoff.lastWrite { lastWrite = max(lastWrite, written) }
+        }
     }
 
-    /// Writes the response body and ends it.
+    /// Writes the response body and ends it. A live stream that parks takes its connection
+    /// over instead (``ConnectionHandover``), and ends both later on its own (``ParkingStream``).
     func respond(to writer: inout any ResponseBodyWriter) async throws {
         metrics.readers(metricLabel, change: 1)
-        defer { metrics.readers(metricLabel, change: -1) }
+        if isLive { services.alarms.add(signal) }
+        // A feed counts no limits, so a stream with one waits in its task.
+        if isLive, query.limit == nil, let handover = ConnectionHandover.current, handover.take() {
+            await ParkingStream.start(self, writer: writer, handover: handover)
+            return
+        }
+        defer { streamEnded() }
+        var failure: (any Error)?
         do {
             if isLive {
-                try await streamLive(to: &writer)
+                try await streamWaiting(to: &writer)
             } else {
                 // A download ends by itself; a vanished client makes the next write fail.
                 try await download(to: &writer)
             }
         } catch {
+            failure = error
+        }
+        try await end(&writer, after: failure)
+    }
+
+    /// Ends the response, or throws to drop the connection instead.
+    func end(_ writer: inout any ResponseBodyWriter, after failure: (any Error)?) async throws {
+        if let failure {
             // The stream is under way, so the status cannot change any more; operators see why.
-            services.logger.info("an event stream ended early", metadata: ["run": "\(key)", "error": "\(error)"])
+            services.logger.info("an event stream ended early", metadata: ["run": "\(key)", "error": "\(failure)"])
             // NDJSON has no end marker but the end of the body: finishing it would present a
             // shortened log as complete, so the connection is dropped instead and the client
             // sees an incomplete transfer. SSE ends cleanly: EventSource resumes by Last-Event-ID.
-            if query.format == .ndjson { throw error }
+            if query.format == .ndjson { throw failure }
         }
         try await writer.finish(nil)
+    }
+
+    /// Undoes what ``respond(to:)`` counted and registered when the stream began.
+    func streamEnded() {
+        metrics.readers(metricLabel, change: -1)
+        if isLive { services.alarms.remove(signal) }
     }
 
     /// The whole log: gzipped, as its files, or read line by line.
@@ -110,28 +138,11 @@ final class EventStreamer: Sendable {
         _ = try await advance(to: &writer, progress: &progress, caughtUp: &caughtUp)
     }
 
-    /// A live stream waits for events: it also ends when the client goes away (its
-    /// connection's ``LiveSender`` stops the signal) or the server shuts down.
-    private func streamLive(to writer: inout any ResponseBodyWriter) async throws {
-        services.alarms.add(signal)
-        defer { services.alarms.remove(signal) }
-        let signal = self.signal
-        try await withGracefulShutdownHandler {
-            let connection = try await LiveSender.attach(to: channel, watching: signal)
-            // A feed counts no limits, so a stream with one waits in its task.
-            if query.limit == nil {
-                try await streamParking(on: connection, to: &writer)
-            } else {
-                try await streamWaiting(to: &writer)
-            }
-        } onGracefulShutdown: {
-            signal.stop()
-        }
-    }
-
-    /// Waits in this task between reads, for one continuation rung by the run (new lines) or
-    /// by the signal (stop, alarms).
+    /// A live stream that waits in its task between reads, for one continuation rung by the run
+    /// (new lines) or by the signal: the client left or the server is shutting down (the
+    /// connection's ``LiveSender`` sees both), or an alarm is due.
     private func streamWaiting(to writer: inout any ResponseBodyWriter) async throws {
+        _ = try await LiveSender.attach(to: channel, watching: signal)
         try await writePreamble(to: &writer)
         var progress = Progress(position: query.after)
         var caughtUp = false
@@ -140,39 +151,8 @@ final class EventStreamer: Sendable {
         }
     }
 
-    /// Parks on the run's feed whenever caught up, and takes over again from where the feed
-    /// left off when the signal rings.
-    ///
-    /// Catching up grows an async stack (the store's reads, the files), and a Swift task keeps
-    /// the deepest stack it has had until it ends. So each catch-up runs in a task of its own
-    /// that ends once the stream parks: an idle reader's task holds only this loop's frame.
-    private func streamParking(on connection: LiveSender.Handle, to writer: inout any ResponseBodyWriter) async throws {
-        var progress = Progress(position: query.after)
-        var caughtUp = false
-        var started = false
-        while true {
-            let parked = try await inTaskOfItsOwn {
-                if !started {
-                    started = true
-                    try await writePreamble(to: &writer)
-                }
-                while try await advance(to: &writer, progress: &progress, caughtUp: &caughtUp) {
-                    if try await park(with: connection, progress: progress) { return true }
-                }
-                return false
-            }
-            guard parked else { return }
-            // The feed writes new events from the event loop until this task is needed again.
-            try await signal.wakeup.wait()
-            guard let handoff = try await connection.run({ $0.unpark() }) else { continue }
-            progress.position = handoff.position
-            progress.sawCompletion = progress.sawCompletion || handoff.sawCompletion
-            if let written = handoff.lastWrite { progress.lastWrite = max(progress.lastWrite, written) }
-        }
-    }
-
     /// SSE starts with a comment and the reconnection delay.
-    private func writePreamble(to writer: inout any ResponseBodyWriter) async throws {
+    func writePreamble(to writer: inout any ResponseBodyWriter) async throws {
         guard query.format == .sse else { return }
         try await writer.write(ByteBuffer(string: ": runlog event stream\nretry: \(services.configuration.retryMilliseconds)\n\n"))
     }
@@ -181,7 +161,7 @@ final class EventStreamer: Sendable {
     /// the files) and, on a live stream, a heartbeat when one is due, setting the signal's next
     /// alarm; false when the stream should end.
     @inline(never)
-    private func advance(to writer: inout any ResponseBodyWriter, progress: inout Progress, caughtUp: inout Bool) async throws -> Bool {
+    func advance(to writer: inout any ResponseBodyWriter, progress: inout Progress, caughtUp: inout Bool) async throws -> Bool {
         if caughtUp, let recent = try await runs.store.recentEvents(of: key, after: progress.position) {
             for chunk in recent where try await send(chunk, to: &writer, progress: &progress) { return false }
         } else {
@@ -206,7 +186,7 @@ final class EventStreamer: Sendable {
     /// Parks the caught-up stream on its run's feed, which then writes its new events until the
     /// signal rings (a stop, an alarm, or the sender handing the stream back); false if the feed
     /// is ahead of the position, so the stream reads up to it first.
-    private func park(with connection: LiveSender.Handle, progress: Progress) async throws -> Bool {
+    func park(with connection: LiveSender.Handle, progress: Progress) async throws -> Bool {
         let subscription = LiveSubscription(position: progress.position, types: query.types)
         let heartbeat = StreamAlarms.nanoseconds(services.configuration.heartbeatInterval)
         let (key, signal, endsAt, feeds) = (LiveFeed.Key(run: self.key, format: query.format), self.signal, self.endsAt, services.feeds)

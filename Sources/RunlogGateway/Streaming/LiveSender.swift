@@ -3,7 +3,7 @@ import NIOHTTPTypes
 import RunlogStorage
 
 /// Writes a caught-up live stream's new events from its connection's event loop, and tells the
-/// stream when its client has gone. In every connection's pipeline just after the HTTP/1 codec.
+/// stream when its client has gone or the server is shutting down. In every connection's pipeline just after the HTTP/1 codec.
 ///
 /// A stream that has caught up *parks* here: its task sleeps, and its run's ``LiveFeed`` hands
 /// each batch of new events, encoded once, to every parked reader on this event loop. A
@@ -145,6 +145,8 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         // The client closed its side: it will send no more requests and a live stream ends.
         if let event = event as? ChannelEvent, event == .inputClosed { clientLeft() }
+        // The server is shutting down: a live stream ends, and its connection closes after it.
+        if event is ChannelShouldQuiesceEvent { signal?.stop() }
         context.fireUserInboundEventTriggered(event)
     }
 

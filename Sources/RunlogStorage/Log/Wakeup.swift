@@ -11,7 +11,15 @@ public final class Wakeup: Sendable {
     private enum State {
         case idle
         case waiting(CheckedContinuation<Void, any Error>)
+        case calling(@Sendable () -> Void)
         case rung
+
+        var isWaiting: Bool {
+            switch self {
+            case .waiting, .calling: true
+            case .idle, .rung: false
+            }
+        }
     }
 
     private let state = Mutex<State>(.idle)
@@ -20,18 +28,37 @@ public final class Wakeup: Sendable {
 
     /// Ends the current wait, or the next one.
     public func ring() {
-        let waiting = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+        let waiting = state.withLock { state -> State? in
             switch state {
-            case .waiting(let continuation):
-                state = .idle
-                return continuation
+            case .waiting, .calling:
+                defer { state = .idle }
+                return state
             case .idle, .rung:
                 state = .rung
                 return nil
             }
         }
-        // Resumed outside the lock: see ``WatcherRegistry``.
-        waiting?.resume()
+        // Resumed or called outside the lock: see ``WatcherRegistry``.
+        switch waiting {
+        case .waiting(let continuation): continuation.resume()
+        case .calling(let action): action()
+        case .idle, .rung, nil: break
+        }
+    }
+
+    /// Calls `action` at the next ring (at once when rung since the last wait), so that nothing
+    /// waits in a task meanwhile. One waiter at a time: a wait or an action.
+    public func whenRung(_ action: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state -> Bool in
+            if case .rung = state {
+                state = .idle
+                return true
+            }
+            assert(!state.isWaiting, "a wakeup has one waiter at a time")
+            state = .calling(action)
+            return false
+        }
+        if now { action() }
     }
 
     /// Returns at the next ring (at once when rung since the last wait); throws
@@ -45,6 +72,7 @@ public final class Wakeup: Sendable {
                         return .success(())
                     }
                     if Task.isCancelled { return .failure(CancellationError()) }
+                    assert(!state.isWaiting, "a wakeup has one waiter at a time")
                     state = .waiting(continuation)
                     return nil
                 }

@@ -9,14 +9,11 @@ import RunlogStorage
 ///
 /// Replay and live are one loop over one position, so they join with no gap and no duplicate
 /// whatever appends race them. Once caught up, a stream parks on its run's ``LiveFeed``, which
-/// writes new events from the connection's event loop until the stream's task is needed again
-/// (a heartbeat, a stop, a full connection); the task then reads on from the position the feed
-/// reached: from the store's in-memory tail of the run, or from the files when it is behind
-/// what that tail holds, until caught up again. Either way a reader costs a position and at
-/// most one chunk in flight, never a queue.
-///
-/// A class, so that the frames of a parked stream's connection task, which it keeps for as long
-/// as the stream lasts, hold one reference to it rather than copies of it.
+/// writes new events from the connection's event loop while no task runs for the stream, until
+/// it is needed again (a heartbeat, a stop, a full connection); a task then reads on from the
+/// position the feed reached: from the store's in-memory tail of the run, or from the files
+/// when it is behind what that tail holds, until caught up again (``ParkingStream``). Either way
+/// a reader costs a position and at most one chunk in flight, never a queue.
 final class EventStreamer: Sendable {
     /// What a stream needs of the server besides the run's log.
     struct Services: Sendable {

@@ -3,12 +3,13 @@ import NIOHTTPTypes
 import RunlogStorage
 
 /// Writes a caught-up live stream's new events from its connection's event loop, and tells the
-/// stream when its client has gone or the server is shutting down. In every connection's pipeline just after the HTTP/1 codec.
+/// stream when its client has gone or the server is shutting down. In every connection's
+/// pipeline just after the HTTP/1 codec.
 ///
-/// A stream that has caught up *parks* here: its task sleeps, and its run's ``LiveFeed`` hands
+/// A stream that has caught up *parks* here: no task runs for it, and its run's ``LiveFeed`` hands
 /// each batch of new events, encoded once, to every parked reader on this event loop. A
 /// delivery is then a write on the loop, with no task to wake and nothing encoded per reader.
-/// The stream's task takes over again (``unpark()``) when a heartbeat or expiry is due, when the
+/// A task takes the stream up again (``unpark()``) when a heartbeat or expiry is due, when the
 /// stream stops, or when this sender hands it back: the client stopped draining, the reader
 /// would miss events, or the run completed.
 final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
@@ -17,7 +18,7 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    /// Where a parked stream stands when its task takes over again.
+    /// Where a parked stream stands when a task takes it up again.
     struct Handoff: Sendable {
         var position: Int64
         var sawCompletion: Bool
@@ -99,7 +100,7 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
         if let bytes = step.bytes {
             context.writeAndFlush(wrapOutboundOut(.body(bytes)), promise: nil)
             parked.lastWrite = now
-            // Events went out, so no heartbeat is due: the task sleeps on.
+            // Events went out, so no heartbeat is due: the stream stays parked.
             parked.signal.wake(at: min(now + parked.heartbeat, parked.endsAt))
         }
         self.parked = parked
@@ -107,7 +108,7 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
         if !step.staysLive { handBack() }
     }
 
-    /// The feed cannot go on (its run's log failed to read): the task reads on by itself.
+    /// The feed cannot go on (its run's log failed to read): the stream reads on by itself.
     func feedEnded(_ feed: LiveFeed) {
         guard parked?.feed === feed else { return }
         handBack()

@@ -66,22 +66,13 @@ struct GatewayBenchmark: AsyncParsableCommand {
     /// `connections` clients each sending `requests` bodies to `run`; events per second.
     func appendRate(run: String, body: [UInt8], eventsPerBody: Int, connections: Int, requests: Int, server: ServedProcess, group: any EventLoopGroup) async throws -> Double {
         let request = LoadRequest.post("/v1/workspaces/bench/runs/\(run)/events", body: body)
-        var clients: [LoadConnection] = []
-        for _ in 0..<connections { clients.append(try await LoadConnection.connect(port: server.port, group: group)) }
-        let started = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            for client in clients {
-                tasks.addTask {
-                    var left = requests
-                    try await client.exchange {
-                        guard left > 0 else { return nil }
-                        left -= 1
-                        return request
-                    }
-                }
-            }
-            try await tasks.waitForAll()
+        var clients: [ClosedLoopClient.Connection] = []
+        for _ in 0..<connections {
+            clients.append(try await ClosedLoopClient.connect(sending: request, times: requests, port: server.port, group: group))
         }
+        let started = ContinuousClock.now
+        for client in clients { client.start() }
+        for client in clients { try await client.finish() }
         return Double(connections * requests * eventsPerBody) / (ContinuousClock.now - started).seconds
     }
 

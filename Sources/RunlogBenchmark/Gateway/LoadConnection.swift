@@ -64,7 +64,8 @@ struct LoadConnection {
     }
 }
 
-/// Finds the end of one HTTP/1.1 response with a Content-Length body.
+/// Finds the end of one HTTP/1.1 response with a Content-Length body, reading bytes only (no
+/// strings), since the load generator shares the server's cores.
 struct ResponseParser {
     var status = 0
     private var bodyRemaining: Int?
@@ -72,16 +73,10 @@ struct ResponseParser {
     /// Consumes from `buffer`; true once the whole response has been consumed.
     mutating func parse(_ buffer: inout ByteBuffer) -> Bool {
         if bodyRemaining == nil {
-            let view = buffer.readableBytesView
-            guard let end = Self.headerEnd(view) else { return false }
-            let header = String(decoding: view[view.startIndex..<end], as: UTF8.self)
-            status = Int(header.dropFirst(9).prefix(3)) ?? 0
-            var length = 0
-            for line in header.split(separator: "\r\n") where line.lowercased().hasPrefix("content-length:") {
-                length = Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) ?? 0
-            }
-            bodyRemaining = length
-            buffer.moveReaderIndex(to: end + 4)
+            guard let head = buffer.withUnsafeReadableBytes({ Self.head(in: $0) }) else { return false }
+            status = head.status
+            bodyRemaining = head.contentLength
+            buffer.moveReaderIndex(forwardBy: head.length)
         }
         let take = min(bodyRemaining!, buffer.readableBytes)
         buffer.moveReaderIndex(forwardBy: take)
@@ -90,13 +85,35 @@ struct ResponseParser {
         return bodyRemaining == 0
     }
 
-    private static func headerEnd(_ view: ByteBufferView) -> Int? {
-        var index = view.startIndex
-        while index + 3 < view.endIndex {
-            if view[index] == 13, view[index + 1] == 10, view[index + 2] == 13, view[index + 3] == 10 { return index }
+    private static let contentLength = Array("content-length:".utf8)
+
+    /// The status, the Content-Length (0 without one) and the length of the response head at
+    /// the start of `bytes`; nil until the head is whole.
+    private static func head(in bytes: UnsafeRawBufferPointer) -> (status: Int, contentLength: Int, length: Int)? {
+        guard bytes.count >= 16 else { return nil }
+        var end = 0
+        while end + 3 < bytes.count, !(bytes[end] == 13 && bytes[end + 1] == 10 && bytes[end + 2] == 13 && bytes[end + 3] == 10) { end += 1 }
+        guard end + 3 < bytes.count else { return nil }
+        // "HTTP/1.1 200 ..."
+        let status = (9..<12).reduce(0) { $0 * 10 + Int(bytes[$1]) - 48 }
+        var length = 0
+        var index = 0
+        while index < end {
+            // At the start of a header line, compare its name ignoring case.
+            if bytes[index] == 10, index + 1 + contentLength.count <= end,
+                contentLength.indices.allSatisfy({ bytes[index + 1 + $0] | 0x20 == contentLength[$0] | 0x20 })
+            {
+                var digit = index + 1 + contentLength.count
+                while bytes[digit] == 32 { digit += 1 }
+                while digit < end, (48...57).contains(bytes[digit]) {
+                    length = length * 10 + Int(bytes[digit]) - 48
+                    digit += 1
+                }
+                break
+            }
             index += 1
         }
-        return nil
+        return (status, length, end + 4)
     }
 }
 

@@ -5,19 +5,34 @@ import RunlogStorage
 /// Small JSON writing helpers: the gateway embeds stored JSON (lines, summaries, metadata) as is.
 enum JSONText {
     static func string(_ value: String) -> String {
-        var result = "\""
+        var result = ""
+        append(value, to: &result)
+        return result
+    }
+
+    /// Appends `value` to `output` as a JSON string. Most values need no escaping: those are
+    /// copied whole (this runs for every field of every operational log line).
+    static func append(_ value: String, to output: inout String) {
+        var value = value
+        let plain = value.withUTF8 { bytes in !bytes.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") } }
+        output += "\""
+        guard !plain else {
+            output += value
+            output += "\""
+            return
+        }
         for scalar in value.unicodeScalars {
             switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
-            default: result.unicodeScalars.append(scalar)
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case "\n": output += "\\n"
+            case "\r": output += "\\r"
+            case "\t": output += "\\t"
+            case _ where scalar.value < 0x20: output += String(format: "\\u%04x", scalar.value)
+            default: output.unicodeScalars.append(scalar)
             }
         }
-        return result + "\""
+        output += "\""
     }
 
     static func optional(_ value: String?) -> String { value.map(string) ?? "null" }

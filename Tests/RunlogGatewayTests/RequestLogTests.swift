@@ -1,3 +1,6 @@
+import Foundation
+import Logging
+import Synchronization
 import Testing
 
 @testable import RunlogGateway
@@ -19,5 +22,19 @@ import Testing
         #expect(RequestLogMiddleware<GatewayRequestContext>.traceID("00-\(String(repeating: "0", count: 32))-00f067aa0ba902b7-01") == nil)
         #expect(RequestLogMiddleware<GatewayRequestContext>.traceID("garbage") == nil)
     }
-}
 
+    @Test func logLinesAreOneJSONObjectWhateverTheFieldsHold() throws {
+        let lines = Mutex<[String]>([])
+        var handler = JSONLogHandler(label: "test", version: "1", output: .init { line in lines.withLock { $0.append(line) } })
+        handler.metadata["request_id"] = "plain"
+        let hostile = "quote \" backslash \\ newline \n tab \t bell \u{7} é 😀"
+        handler.log(event: LogEvent(level: .info, message: "\(hostile)", metadata: ["path": "\(hostile)"], source: "t", file: "f", function: "g", line: 1))
+        let line = try #require(lines.withLock { $0.first })
+        #expect(line.hasSuffix("}\n") && line.filter { $0 == "\n" }.count == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(object["message"] as? String == hostile)
+        #expect(object["path"] as? String == hostile)
+        #expect(object["request_id"] as? String == "plain")
+        #expect(line.contains(#""request_id":"plain""#))
+    }
+}

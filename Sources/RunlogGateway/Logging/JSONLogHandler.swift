@@ -49,10 +49,14 @@ public struct JSONLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var fields = metadata
         if let extra = event.metadata { fields.merge(extra) { $1 } }
+        // Built in one string: this runs once per request.
         var line = "{"
+        line.reserveCapacity(512)
         func add(_ key: String, _ value: String) {
-            if line != "{" { line += "," }
-            line += JSONText.string(key) + ":" + JSONText.string(value)
+            if line.utf8.count > 1 { line += "," }
+            JSONText.append(key, to: &line)
+            line += ":"
+            JSONText.append(value, to: &line)
         }
         add("timestamp", Timestamp.now().rfc3339)
         add("level", event.level.rawValue)
@@ -65,6 +69,7 @@ public struct JSONLogHandler: LogHandler {
         }
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) { add(key, "\(value)") }
         add("logger", label)
-        output.emit(line + "}\n")
+        line += "}\n"
+        output.emit(line)
     }
 }

@@ -378,11 +378,13 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
                 _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_big/events", method: .post, headers: ndjson, body: ByteBuffer(string: big))
             }
             let directory = runs.store.configuration.root
+            // Closed segments only: the writer holds the active one open, or not, as it sees fit
+            // (it lets go of an idle log's file), and only a reader opens closed ones.
             func openLogFiles() -> Int {
                 let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
                 return entries.filter { entry in
                     guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/" + entry) else { return false }
-                    return target.hasPrefix(directory) && target.contains("run_big")
+                    return target.hasPrefix(directory) && target.contains("run_big") && (target as NSString).lastPathComponent.hasPrefix("events-")
                 }.count
             }
             let before = openLogFiles()

@@ -8,7 +8,14 @@ import Testing
 /// with archived segments sent as stored.
 @Suite(.timeLimit(.minutes(2))) struct CompressionTests {
     /// Runs a program to completion; returns its standard output.
-    static func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: Data) {
+    static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: Data) {
+        // On a thread of its own, not one of the cooperative pool's few, which other tests need.
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try runBlocking(executable, arguments) }) }
+        }
+    }
+
+    private static func runBlocking(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: Data) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -40,8 +47,8 @@ import Testing
             let archived = try await runs.store.archiveClosedSegments(of: key)
             #expect(archived.count >= 4, "\(archived.count) segments archived")
             let older = try #require(try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".gz") }.sorted().last)
-            let plain = try Self.run("/bin/gzip", ["-dc", directory + "/" + older]).output
-            let recompressed = try Self.run("/bin/sh", ["-c", "gzip -dc '\(directory)/\(older)' | gzip -n -c"])
+            let plain = try await Self.run("/bin/gzip", ["-dc", directory + "/" + older]).output
+            let recompressed = try await Self.run("/bin/sh", ["-c", "gzip -dc '\(directory)/\(older)' | gzip -n -c"])
             #expect(!plain.isEmpty)
             try recompressed.output.write(to: URL(fileURLWithPath: directory + "/" + older))
             #expect(FileManager.default.fileExists(atPath: directory + "/events.ndjson"))
@@ -49,11 +56,11 @@ import Testing
             let url = base + "/v1/workspaces/ws_1/runs/run_1/events"
             let scratch = NSTemporaryDirectory() + "runlog-gzip-" + UUID().uuidString
             defer { try? FileManager.default.removeItem(atPath: scratch) }
-            let expected = try Self.run("/usr/bin/curl", ["-sS", "-H", "Accept: application/x-ndjson", url]).output
+            let expected = try await Self.run("/usr/bin/curl", ["-sS", "-H", "Accept: application/x-ndjson", url]).output
             #expect(expected.split(separator: UInt8(ascii: "\n")).count == 4000)
 
             // curl --compressed reads it whole (curl stops after a first gzip member: one member).
-            let viaCurl = try Self.run("/usr/bin/curl", ["-sS", "--compressed", "-D", scratch + ".headers", "-H", "Accept: application/x-ndjson", url])
+            let viaCurl = try await Self.run("/usr/bin/curl", ["-sS", "--compressed", "-D", scratch + ".headers", "-H", "Accept: application/x-ndjson", url])
             #expect(viaCurl.status == 0)
             #expect(viaCurl.output == expected)
             let headers = try String(contentsOfFile: scratch + ".headers", encoding: .utf8).lowercased()
@@ -62,9 +69,9 @@ import Testing
 
             // The raw body: Python's gzip module reads it whole, and it holds each spliceable
             // archived segment's deflate data byte for byte.
-            let raw = try Self.run("/usr/bin/curl", ["-sS", "-H", "Accept-Encoding: gzip", "-o", scratch, url])
+            let raw = try await Self.run("/usr/bin/curl", ["-sS", "-H", "Accept-Encoding: gzip", "-o", scratch, url])
             #expect(raw.status == 0)
-            let viaPython = try Self.run("/usr/bin/python3", ["-c", "import gzip,sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read())", scratch])
+            let viaPython = try await Self.run("/usr/bin/python3", ["-c", "import gzip,sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read())", scratch])
             #expect(viaPython.status == 0)
             #expect(viaPython.output == expected)
             let body = try Self.bytes(of: scratch)
@@ -77,12 +84,12 @@ import Testing
             #expect(spliced == archived.count - 1, "\(spliced) of \(archived.count - 1) archived segments went out as stored")
 
             // SSE and filtered downloads are never compressed.
-            let sse = try Self.run("/usr/bin/curl", ["-sS", "-D", "-", "-o", "/dev/null", "-H", "Accept-Encoding: gzip", "-H", "Accept: text/event-stream", url + "?after=3999&limit=1"])
+            let sse = try await Self.run("/usr/bin/curl", ["-sS", "-D", "-", "-o", "/dev/null", "-H", "Accept-Encoding: gzip", "-H", "Accept: text/event-stream", url + "?after=3999&limit=1"])
             #expect(!String(decoding: sse.output, as: UTF8.self).lowercased().contains("content-encoding"))
-            let filtered = try Self.run("/usr/bin/curl", ["-sS", "-H", "Accept-Encoding: gzip", "-H", "Accept: application/x-ndjson", url + "?types=console.line&limit=2"])
+            let filtered = try await Self.run("/usr/bin/curl", ["-sS", "-H", "Accept-Encoding: gzip", "-H", "Accept: application/x-ndjson", url + "?types=console.line&limit=2"])
             #expect(filtered.output.split(separator: UInt8(ascii: "\n")).count == 2)
             // gzip;q=0 means no.
-            let refused = try Self.run("/usr/bin/curl", ["-sS", "-H", "Accept-Encoding: gzip;q=0", "-H", "Accept: application/x-ndjson", url])
+            let refused = try await Self.run("/usr/bin/curl", ["-sS", "-H", "Accept-Encoding: gzip;q=0", "-H", "Accept: application/x-ndjson", url])
             #expect(refused.output == expected)
         }
     }

@@ -31,7 +31,14 @@ import Testing
         return (process, stdout, stderr)
     }
 
-    static func run(_ arguments: [String]) throws -> Output {
+    static func run(_ arguments: [String]) async throws -> Output {
+        // On a thread of its own, not one of the cooperative pool's few, which other tests need.
+        try await withCheckedThrowingContinuation { continuation in
+            Thread.detachNewThread { continuation.resume(with: Result { try runBlocking(arguments) }) }
+        }
+    }
+
+    private static func runBlocking(_ arguments: [String]) throws -> Output {
         let (process, stdout, stderr) = try start(arguments)
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
         let error = stderr.fileHandleForReading.readDataToEndOfFile()
@@ -39,8 +46,8 @@ import Testing
         return Output(status: process.terminationStatus, stdout: String(decoding: output, as: UTF8.self), stderr: String(decoding: error, as: UTF8.self))
     }
 
-    static func retention(_ root: String, _ extra: [String] = []) throws -> Output {
-        try run(["retention", "--storage", root, "--as-of", today.rfc3339] + extra)
+    static func retention(_ root: String, _ extra: [String] = []) async throws -> Output {
+        try await run(["retention", "--storage", root, "--as-of", today.rfc3339] + extra)
     }
 
     @Test func printsATableOrJSONAndExitsZero() async throws {
@@ -50,20 +57,20 @@ import Testing
         try await fixture.makeRun("run_week", events: 100, createdAt: daysAgo(9), completedAt: daysAgo(8))
         try await fixture.close()
 
-        let preview = try Self.retention(fixture.root, ["--dry-run"])
+        let preview = try await Self.retention(fixture.root, ["--dry-run"])
         #expect(preview.status == 0, "\(preview.stderr)")
         #expect(preview.stdout.contains("dry run") && preview.stdout.contains("would compress"))
         #expect(preview.stderr.isEmpty, "quiet unless --verbose: \(preview.stderr)")
         #expect(FileManager.default.fileExists(atPath: fixture.logDirectory("run_old")))
 
-        let done = try Self.retention(fixture.root, ["--json"])
+        let done = try await Self.retention(fixture.root, ["--json"])
         #expect(done.status == 0, "\(done.stderr)")
         let report = try JSONDecoder().decode(RetentionReport.self, from: Data(done.stdout.utf8))
         #expect(report.deletedLogs.runs == 1 && report.compressed.runs == 1 && report.errors.isEmpty && !report.dryRun)
         #expect(report.asOf == today.rfc3339 && report.compressAfterSeconds == 7 * 86_400 && report.deleteAfterSeconds == 90 * 86_400)
         #expect(!FileManager.default.fileExists(atPath: fixture.logDirectory("run_old")))
 
-        let verbose = try Self.retention(fixture.root, ["--verbose", "--delete-rows"])
+        let verbose = try await Self.retention(fixture.root, ["--verbose", "--delete-rows"])
         #expect(verbose.status == 0)
         #expect(verbose.stderr.contains("delete row of ws_1/run_old"), "\(verbose.stderr)")
         #expect(verbose.stdout.contains("deleted rows"))
@@ -79,7 +86,7 @@ import Testing
             ["retention", "--storage", fixture.root + "/missing"],
             ["retention", "--storage", fixture.root, "--compress-after", "7 days"],
         ] {
-            let output = try Self.run(arguments)
+            let output = try await Self.run(arguments)
             #expect(output.status != 0)
             // One error line (argument parsing adds its usage hint below it).
             let errors = output.stderr.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
@@ -94,7 +101,7 @@ import Testing
         try await fixture.makeRun("run_old", events: 10, createdAt: daysAgo(100), completedAt: daysAgo(99))
         try await fixture.close()
         let lock = try RetentionLock.acquire(root: fixture.root)
-        let output = try Self.retention(fixture.root)
+        let output = try await Self.retention(fixture.root)
         withExtendedLifetime(lock) {}
         #expect(output.status == 0)
         #expect(output.stderr.contains("another retention pass is running (process \(getpid())"), "\(output.stderr)")
@@ -200,7 +207,7 @@ import Testing
         try FileManager.default.copyItem(atPath: template.root, toPath: reference)
         defer { removeTree(reference) }
         let started = ContinuousClock.now
-        let uninterrupted = try Self.retention(reference, ["--verbose"])
+        let uninterrupted = try await Self.retention(reference, ["--verbose"])
         let passTime = ContinuousClock.now - started
         #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
         let expected = try await Self.endState(of: reference, template: lines)
@@ -235,7 +242,7 @@ import Testing
             }
             try await fixture.close()
 
-            let rerun = try Self.retention(root)
+            let rerun = try await Self.retention(root)
             #expect(rerun.status == 0, "round \(round): \(rerun.stderr)")
             #expect(try await Self.endState(of: root, template: lines) == expected, "round \(round)")
         }

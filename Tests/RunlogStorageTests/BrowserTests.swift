@@ -84,8 +84,8 @@ import Testing
         defer { directory.remove() }
         // With access control on: the producer sends a bearer token, the page a read-only one in its URL.
         let key = ["RUNLOG_AUTH_KEY": "browser-test-key-0123456789abcdef0123456789"]
-        let writer = try CommandLineTests().run(["token", "issue", "--workspace", "ws_1", "--scope", "runs:create", "--scope", "events:append", "--ttl", "10m"], environment: key)
-        let reader = try CommandLineTests().run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read", "--run", "run_1", "--ttl", "10m"], environment: key)
+        let writer = try await CommandLineTests().run(["token", "issue", "--workspace", "ws_1", "--scope", "runs:create", "--scope", "events:append", "--ttl", "10m"], environment: key)
+        let reader = try await CommandLineTests().run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read", "--run", "run_1", "--ttl", "10m"], environment: key)
         #expect(writer.status == 0 && reader.status == 0, "\(writer.error) \(reader.error)")
         let writeToken = writer.output.trimmingCharacters(in: .whitespacesAndNewlines)
         let readToken = reader.output.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -93,13 +93,13 @@ import Testing
         try await first.start(serve)
         let base = "http://127.0.0.1:\(first.port)"
         let events = base + "/v1/workspaces/ws_1/runs/run_1/events"
-        func append(_ line: String) throws {
-            let result = try serve.curl(["-XPOST", events, "-H", "Authorization: Bearer \(writeToken)", "-H", "Content-Type: application/x-ndjson", "--data-binary", line])
+        func append(_ line: String) async throws {
+            let result = try await serve.curl(["-XPOST", events, "-H", "Authorization: Bearer \(writeToken)", "-H", "Content-Type: application/x-ndjson", "--data-binary", line])
             #expect(result.output.contains("\"appended\":1"), "append failed: \(result.output)")
         }
-        #expect(try serve.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-d", #"{"run_id":"run_0"}"#]).output.contains("unauthorized"))
-        _ = try serve.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-H", "Authorization: Bearer \(writeToken)", "-d", #"{"run_id":"run_1"}"#])
-        try append(#"{"type":"run.started"}"#)
+        #expect(try await serve.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-d", #"{"run_id":"run_0"}"#]).output.contains("unauthorized"))
+        _ = try await serve.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-H", "Authorization: Bearer \(writeToken)", "-d", #"{"run_id":"run_1"}"#])
+        try await append(#"{"type":"run.started"}"#)
 
         let profile = TemporaryDirectory()
         defer { profile.removeEventually() }
@@ -120,7 +120,7 @@ import Testing
         }
 
         await console.wait { $0.contains("open") }
-        for index in 1...3 { try append(#"{"type":"console.line","payload":{"n":\#(index)}}"#) }
+        for index in 1...3 { try await append(#"{"type":"console.line","payload":{"n":\#(index)}}"#) }
         await console.wait { $0.contains("event 4") }
 
         // Break the connection mid-stream: restart the server on the same port.
@@ -128,8 +128,8 @@ import Testing
         await console.wait { $0.contains("reconnecting") }
         let second = try Server(storage: directory.path, port: first.port, environment: key)
         try await second.start(serve)
-        for index in 4...6 { try append(#"{"type":"console.line","payload":{"n":\#(index)}}"#) }
-        try append(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#)
+        for index in 4...6 { try await append(#"{"type":"console.line","payload":{"n":\#(index)}}"#) }
+        try await append(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#)
         await console.wait { $0.contains("closed") }
         #expect(second.stop() == 0)
 

@@ -7,13 +7,17 @@ import Testing
         URL(fileURLWithPath: CrashTests.helper).deletingLastPathComponent().appendingPathComponent("runlog").path
     }
 
-    struct Result {
+    struct Result: Sendable {
         var status: Int32
         var output: String
         var error: String
     }
 
-    func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) throws -> Result {
+    func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) async throws -> Result {
+        try await offPool { try Self.runBlocking(arguments, input: input, environment: environment) }
+    }
+
+    private static func runBlocking(_ arguments: [String], input: String, environment: [String: String]) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.runlog)
         process.arguments = arguments
@@ -33,59 +37,59 @@ import Testing
         return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self), error: String(decoding: error, as: UTF8.self))
     }
 
-    @Test func appendsReadsAndReportsErrorsOnOneLine() throws {
+    @Test func appendsReadsAndReportsErrorsOnOneLine() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.runlog), "build the runlog product first")
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let storage = ["--storage", directory.path]
 
-        let appended = try run(["append", "ws_1", "run_1"] + storage, input: "{\"type\":\"run.started\"}\n{\"type\":\"console.line\",\"event_id\":\"c1\"}\n")
+        let appended = try await run(["append", "ws_1", "run_1"] + storage, input: "{\"type\":\"run.started\"}\n{\"type\":\"console.line\",\"event_id\":\"c1\"}\n")
         #expect(appended.status == 0)
         #expect(appended.output == "{\"first_sequence\":1,\"last_sequence\":2,\"appended\":2,\"duplicates\":0}\n")
 
-        let again = try run(["append", "ws_1", "run_1", "--json"] + storage, input: #"[{"type":"console.line","event_id":"c1"}]"#)
+        let again = try await run(["append", "ws_1", "run_1", "--json"] + storage, input: #"[{"type":"console.line","event_id":"c1"}]"#)
         #expect(again.output == "{\"first_sequence\":null,\"last_sequence\":null,\"appended\":0,\"duplicates\":1}\n")
 
-        let read = try run(["read", "ws_1", "run_1", "--after", "1"] + storage)
+        let read = try await run(["read", "ws_1", "run_1", "--after", "1"] + storage)
         #expect(read.status == 0)
         #expect(read.output.hasPrefix(#"{"sequence":2,"type":"console.line","event_id":"c1","#))
         #expect(read.output.split(separator: "\n").count == 1)
 
         // Settings come from RUNLOG_<NAME> too.
-        let fromEnvironment = try run(["read", "ws_1", "run_1", "--tail", "1"], environment: ["RUNLOG_STORAGE": directory.path])
+        let fromEnvironment = try await run(["read", "ws_1", "run_1", "--tail", "1"], environment: ["RUNLOG_STORAGE": directory.path])
         #expect(fromEnvironment.output == read.output)
 
-        let bad = try run(["append", "ws_1", "run_1"] + storage, input: "{\"type\":\"run.started\"}\n{\"type\":\"Bad\"}\n")
+        let bad = try await run(["append", "ws_1", "run_1"] + storage, input: "{\"type\":\"run.started\"}\n{\"type\":\"Bad\"}\n")
         #expect(bad.status == 1)
         #expect(bad.error.hasPrefix("Error: line 2: 'type' must be dot-namespaced"))
         #expect(bad.error.split(separator: "\n").count == 1)
 
-        let badID = try run(["read", "ws_1", ".."] + storage)
+        let badID = try await run(["read", "ws_1", ".."] + storage)
         #expect(badID.status == 1)
         #expect(badID.error == "Error: invalid run_id: must be 1-128 characters of [A-Za-z0-9_.-] and not '.' or '..'\n")
 
-        let badSize = try run(["read", "ws_1", "run_1", "--segment-size", "12XB"] + storage)
+        let badSize = try await run(["read", "ws_1", "run_1", "--segment-size", "12XB"] + storage)
         #expect(badSize.status != 0)
         #expect(badSize.error.contains("--segment-size"))
 
         // Nothing refused reached the log.
-        #expect(try run(["read", "ws_1", "run_1"] + storage).output.split(separator: "\n").count == 2)
+        #expect(try await run(["read", "ws_1", "run_1"] + storage).output.split(separator: "\n").count == 2)
     }
 
     @Test func tokensNeedAKeyAndAnOpenServerStaysOnLoopback() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let noKey = try run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read"], environment: ["RUNLOG_AUTH_KEY": ""])
+        let noKey = try await run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read"], environment: ["RUNLOG_AUTH_KEY": ""])
         #expect(noKey.status == 1 && noKey.error.contains("at least 32"), "\(noKey.error)")
-        let shortKey = try run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read"], environment: ["RUNLOG_AUTH_KEY": "short"])
+        let shortKey = try await run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read"], environment: ["RUNLOG_AUTH_KEY": "short"])
         #expect(shortKey.status == 1 && shortKey.error.split(separator: "\n").count == 1, "\(shortKey.error)")
-        let badScope = try run(["token", "issue", "--workspace", "ws_1", "--scope", "events:write"], environment: ["RUNLOG_AUTH_KEY": String(repeating: "k", count: 40)])
+        let badScope = try await run(["token", "issue", "--workspace", "ws_1", "--scope", "events:write"], environment: ["RUNLOG_AUTH_KEY": String(repeating: "k", count: 40)])
         #expect(badScope.status != 0 && badScope.error.hasPrefix("Error: "), "\(badScope.error)")
-        let issued = try run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read", "--ttl", "5m"], environment: ["RUNLOG_AUTH_KEY": String(repeating: "k", count: 40)])
+        let issued = try await run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read", "--ttl", "5m"], environment: ["RUNLOG_AUTH_KEY": String(repeating: "k", count: 40)])
         #expect(issued.status == 0 && issued.output.split(separator: ".").count == 3, "\(issued.output)")
 
         // Without a key, a server bound beyond loopback refuses to start.
-        let refused = try run(["serve", "--host", "0.0.0.0", "--port", "0", "--storage", directory.path], environment: [:])
+        let refused = try await run(["serve", "--host", "0.0.0.0", "--port", "0", "--storage", directory.path], environment: [:])
         #expect(refused.status == 1 && refused.error.contains("refusing to serve 0.0.0.0 without access control"), "\(refused.output) \(refused.error)")
     }
 }

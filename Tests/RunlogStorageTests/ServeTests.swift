@@ -4,7 +4,11 @@ import Testing
 /// `runlog serve` as a process, with `curl -N` as the SSE client.
 @Suite(.timeLimit(.minutes(2))) struct ServeTests {
     /// Runs curl to completion; returns its exit status and output.
-    func curl(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    func curl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await offPool { try Self.curlBlocking(arguments) }
+    }
+
+    private static func curlBlocking(_ arguments: [String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         process.arguments = ["-s"] + arguments
@@ -55,7 +59,7 @@ import Testing
         // No key: open, on loopback only, and it says so.
         #expect(started.contains("access control is off"), "\(started)")
 
-        #expect(try curl(["-XPOST", base, "-d", #"{"run_id":"run_1"}"#]).output.contains(#""status":"queued""#))
+        #expect(try await curl(["-XPOST", base, "-d", #"{"run_id":"run_1"}"#]).output.contains(#""status":"queued""#))
         let stream = Process()
         stream.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         stream.arguments = ["-sN", "-H", "Accept: text/event-stream", base + "/run_1/events"]
@@ -63,7 +67,7 @@ import Testing
         stream.standardOutput = streamOutput
         try stream.run()
         for index in 1...3 {
-            let appended = try curl(["-XPOST", base + "/run_1/events", "-H", "Content-Type: application/x-ndjson", "--data-binary", #"{"type":"console.line","payload":{"n":\#(index)}}"#])
+            let appended = try await curl(["-XPOST", base + "/run_1/events", "-H", "Content-Type: application/x-ndjson", "--data-binary", #"{"type":"console.line","payload":{"n":\#(index)}}"#])
             #expect(appended.output.contains(#""last_sequence":\#(index)"#))
         }
         let received = await read(streamOutput) { $0.contains("id: 3\n") }
@@ -86,8 +90,8 @@ import Testing
         // Standard output alone: every line on it must be a JSON object.
         let (server, logs, started, base) = try await serve(directory, errorsToo: false)
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
-        _ = try curl(["-XPOST", base, "-H", "traceparent: 00-\(trace)-00f067aa0ba902b7-01", "-H", "X-Request-Id: req-42", "-d", #"{"run_id":"run_1"}"#])
-        _ = try curl([base + "/run_missing?access_token=secret-token-text"])
+        _ = try await curl(["-XPOST", base, "-H", "traceparent: 00-\(trace)-00f067aa0ba902b7-01", "-H", "X-Request-Id: req-42", "-d", #"{"run_id":"run_1"}"#])
+        _ = try await curl([base + "/run_missing?access_token=secret-token-text"])
         kill(server.processIdentifier, SIGTERM)
         let rest = await read(logs) { _ in false }
         server.waitUntilExit()

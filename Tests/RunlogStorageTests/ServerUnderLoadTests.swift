@@ -4,16 +4,13 @@ import Testing
 
 /// `runlog serve` under load, watched from outside: slow readers, many readers, churn.
 @Suite(.serialized, .timeLimit(.minutes(5))) struct ServerUnderLoadTests {
-    /// Runs blocking socket and process work on its own thread, never on the few threads of
-    /// Swift's cooperative pool, which the other tests in this process need meanwhile.
-    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-        }
+    /// Runs curl to completion; returns its output.
+    static func curl(_ arguments: [String]) async throws -> String {
+        try await offPool { try curlBlocking(arguments) }
     }
 
-    /// Runs curl to completion; returns its output.
-    static func curl(_ arguments: [String]) throws -> String {
+    /// ``curl(_:)`` for code already off the pool.
+    static func curlBlocking(_ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         process.arguments = ["-sS", "--max-time", "120"] + arguments
@@ -70,7 +67,7 @@ import Testing
         let server = try await ServerProcess(arguments: ["--durability", "none", "--max-body-size", "4MiB"])
         defer { server.stop() }
         let runs = server.base + "/v1/workspaces/ws_1/runs"
-        _ = try Self.curl(["-XPOST", runs, "-d", #"{"run_id":"run_1"}"#])
+        _ = try await Self.curl(["-XPOST", runs, "-d", #"{"run_id":"run_1"}"#])
 
         // One batch: 1,000 events of about 1 KB.
         let padding = String(repeating: "x", count: 960)
@@ -78,7 +75,7 @@ import Testing
         try (1...1000).map { #"{"type":"console.line","payload":{"n":\#($0),"text":"\#(padding)"}}"# }
             .joined(separator: "\n").write(toFile: batch, atomically: true, encoding: .utf8)
         @Sendable func appendBatch() throws {
-            let receipt = try Self.curl(["-XPOST", runs + "/run_1/events", "-H", "Content-Type: application/x-ndjson", "--data-binary", "@" + batch])
+            let receipt = try Self.curlBlocking(["-XPOST", runs + "/run_1/events", "-H", "Content-Type: application/x-ndjson", "--data-binary", "@" + batch])
             #expect(receipt.contains(#""appended":1000"#), "\(receipt)")
         }
 
@@ -103,7 +100,7 @@ import Testing
         kill(reader.processIdentifier, SIGSTOP)
 
         // 100 MB appended while it reads nothing.
-        let peak = try await Self.offPool {
+        let peak = try await offPool {
             var peak = baseline
             for _ in 0..<100 {
                 try appendBatch()
@@ -116,26 +113,26 @@ import Testing
         // the first is still stopped.
         // (Files are read off Swift's cooperative pool, which the other suites share.)
         let deadline = ContinuousClock.now + .seconds(60)
-        while try await Self.offPool({ try Self.lastEventID(inStreamAt: keptUp) }) != 101_000, ContinuousClock.now < deadline {
+        while try await offPool({ try Self.lastEventID(inStreamAt: keptUp) }) != 101_000, ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(50))  // polling another process's output, with a deadline
         }
-        let keptUpIDs = try await Self.offPool { try Self.eventIDs(inStreamAt: keptUp) }
+        let keptUpIDs = try await offPool { try Self.eventIDs(inStreamAt: keptUp) }
         #expect(keptUpIDs == Array(1...101_000), "the reader that kept reading fell behind")
         print("slow reader: server RSS \(baseline >> 20) MiB before, peak \(peak >> 20) MiB during 100 MB of appends (growth \(growth >> 20) MiB)")
         // Buffering for the stalled reader would grow it by the 100 MB it missed.
         #expect(growth < 40 << 20, "server memory grew by \(growth >> 20) MiB while a reader stalled")
 
         // The run completes; the reader resumes, catches up from the files and ends with it.
-        let completed = try Self.curl(["-XPOST", runs + "/run_1/events", "-H", "Content-Type: application/x-ndjson", "--data-binary", #"{"type":"run.completed","payload":{"status":"succeeded"}}"#])
+        let completed = try await Self.curl(["-XPOST", runs + "/run_1/events", "-H", "Content-Type: application/x-ndjson", "--data-binary", #"{"type":"run.completed","payload":{"status":"succeeded"}}"#])
         #expect(completed.contains(#""last_sequence":101001"#), "\(completed)")
         kill(reader.processIdentifier, SIGCONT)
-        try await Self.offPool { reader.waitUntilExit() }
-        try await Self.offPool { other.waitUntilExit() }
-        #expect(try await Self.offPool { try Self.eventIDs(inStreamAt: keptUp) }.count == 101_001)
-        let ids = try await Self.offPool { try Self.eventIDs(inStreamAt: streamed) }
+        try await offPool { reader.waitUntilExit() }
+        try await offPool { other.waitUntilExit() }
+        #expect(try await offPool { try Self.eventIDs(inStreamAt: keptUp) }.count == 101_001)
+        let ids = try await offPool { try Self.eventIDs(inStreamAt: streamed) }
         #expect(ids.count == 101_001, "got \(ids.count) events")
         #expect(ids == Array(1...Int64(ids.count)), "events out of order or missing")
-        let metrics = try Self.curl([server.base + "/metrics"])
+        let metrics = try await Self.curl([server.base + "/metrics"])
         let fallbacks = metrics.firstMatch(of: /runlog_slow_reader_fallbacks_total (\d+)/).flatMap { Int($0.1) } ?? 0
         #expect(fallbacks >= 1, "the reader never fell back to the files: \(metrics)")
     }
@@ -158,7 +155,7 @@ import Testing
         }
         let before = server.residentBytes
         let port = server.port
-        var connections = try await Self.offPool {
+        var connections = try await offPool {
             var connections: [RawConnection] = []
             connections.reserveCapacity(total)
             for index in 0..<total {
@@ -181,7 +178,7 @@ import Testing
             #expect(appended.status == 200, "\(appended.body)")
         }
         let opened = connections
-        let missed = try await Self.offPool {
+        let missed = try await offPool {
             var missed = 0
             for connection in opened {
                 var received: [UInt8] = []
@@ -213,7 +210,7 @@ import Testing
                 + "GET /v1/workspaces/ws_1/runs/run_1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n"
         )
         var received: [UInt8] = []
-        let opened = try await Self.offPool { [received] in
+        let opened = try await offPool { [received] in
             var received = received
             return (connection.read(until: ": runlog event stream", into: &received), received)
         }
@@ -224,7 +221,7 @@ import Testing
         let events = #"{"type":"console.line","payload":{}}"# + "\n" + #"{"type":"run.completed","payload":{"status":"succeeded"}}"#
         #expect(try RawConnection.request(port: port, "POST", "/v1/workspaces/ws_1/runs/run_1/events", body: events, contentType: "application/x-ndjson").status == 200)
         // The stream ends at run.completed, with the chunked body's end, and the server closes.
-        let rest = try await Self.offPool { [received] in
+        let rest = try await offPool { [received] in
             var received = received
             return (connection.read(until: "\u{1}never", into: &received), received)
         }
@@ -267,13 +264,13 @@ import Testing
             }
         }
         // Warm-up: pools, caches and thread pools reach their working size.
-        try await Self.offPool { for index in 0..<100 { try cycle(index) } }
+        try await offPool { for index in 0..<100 { try cycle(index) } }
         #expect(try await server.waitForMetric(Self.sseReaders, toBe: 0) == 0)
         let descriptors = server.openDescriptors
         let threads = server.threads
         let memory = server.residentBytes
 
-        try await Self.offPool { for index in 0..<1_000 { try cycle(index) } }
+        try await offPool { for index in 0..<1_000 { try cycle(index) } }
         #expect(try await server.waitForMetric(Self.sseReaders, toBe: 0) == 0)
         // Closed sockets are released as the server notices them, and idle worker threads of
         // Swift's executor exit after a few seconds of idleness; allow it that.

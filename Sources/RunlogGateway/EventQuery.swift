@@ -15,6 +15,9 @@ struct EventQuery: Sendable {
     /// NDJSON: stay open and live.
     var follow: Bool
 
+    /// SSE and followed NDJSON go on as events come; a plain download ends with the log.
+    var isLive: Bool { format == .sse || follow }
+
     init(format: Format, after: Int64, limit: Int?, types: TypeFilter?, follow: Bool) {
         self.format = format
         self.after = after

@@ -262,7 +262,7 @@ public struct Gateway: Sendable {
         // NDJSON never are, since compressors hold bytes back.
         let gzip = query.format == .ndjson && !query.follow && query.types == nil && query.limit == nil
             && EventQuery.acceptsGzip(request.headers[.acceptEncoding])
-        let live = query.format == .sse || query.follow
+        let live = query.isLive
         // A live stream ends when its token expires; the client reconnects with a fresh one and
         // resumes (Last-Event-ID). A finite download started with a valid token completes.
         var endsAt = Int64.max

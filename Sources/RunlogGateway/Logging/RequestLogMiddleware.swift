@@ -49,7 +49,6 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 
-
     /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.
     static func traceID(_ header: String) -> String? {
         let parts = header.split(separator: "-")

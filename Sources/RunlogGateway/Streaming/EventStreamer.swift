@@ -50,8 +50,9 @@ final class EventStreamer: Sendable {
         self.endsAt = endsAt
     }
 
-    /// SSE and followed NDJSON go on as events come; a plain download ends with the log.
-    var isLive: Bool { query.format == .sse || query.follow }
+    /// A caught-up live stream parks on its run's feed; one with a limit waits in its task
+    /// instead, since a feed counts no limits.
+    private var parksOnFeed: Bool { query.isLive && query.limit == nil }
 
     /// A whole, uncompressed download of plain files goes out with sendfile.
     private var sendsFiles: Bool {
@@ -83,16 +84,15 @@ final class EventStreamer: Sendable {
     /// over instead (``ConnectionHandover``), and ends both later on its own (``ParkingStream``).
     func respond(to writer: inout any ResponseBodyWriter) async throws {
         metrics.readers(metricLabel, change: 1)
-        if isLive { services.alarms.add(signal) }
-        // A feed counts no limits, so a stream with one waits in its task.
-        if isLive, query.limit == nil, let handover = ConnectionHandover.current, handover.take() {
+        if query.isLive { services.alarms.add(signal) }
+        if parksOnFeed, let handover = ConnectionHandover.current, handover.take() {
             await ParkingStream.start(self, writer: writer, handover: handover)
             return
         }
         defer { streamEnded() }
         var failure: (any Error)?
         do {
-            if isLive {
+            if query.isLive {
                 try await streamWaiting(to: &writer)
             } else {
                 // A download ends by itself; a vanished client makes the next write fail.
@@ -120,7 +120,7 @@ final class EventStreamer: Sendable {
     /// Undoes what ``respond(to:)`` counted and registered when the stream began.
     func streamEnded() {
         metrics.readers(metricLabel, change: -1)
-        if isLive { services.alarms.remove(signal) }
+        if query.isLive { services.alarms.remove(signal) }
     }
 
     /// The whole log: gzipped, as its files, or read line by line.
@@ -163,12 +163,12 @@ final class EventStreamer: Sendable {
             for chunk in recent where try await send(chunk, to: &writer, progress: &progress) { return false }
         } else {
             // Parked streams are counted when their connection fills (see LiveSender).
-            if caughtUp, query.limit != nil { metrics.slowReaderFellBack() }
+            if caughtUp, !parksOnFeed { metrics.slowReaderFellBack() }
             if try await replay(to: &writer, progress: &progress) { return false }
-            caughtUp = isLive
+            caughtUp = query.isLive
         }
         // The stream ends once run.completed has been sent (or passed by the type filter).
-        guard isLive, !progress.sawCompletion, !signal.isStopped else { return false }
+        guard query.isLive, !progress.sawCompletion, !signal.isStopped else { return false }
         let now = StreamAlarms.now()
         if now >= endsAt { return false }
         let heartbeat = StreamAlarms.nanoseconds(services.configuration.heartbeatInterval)

@@ -46,8 +46,13 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var options: StorageOptions
 
     func run() async throws {
+        // A reader of stdout that goes away (a log shipper, `| head`) costs the logs, not the
+        // server: writes to it fail with EPIPE, which the log writer reports once on stderr.
+        signal(SIGPIPE, SIG_IGN)
         // Operational logs go to stdout, apart from events (in the logs) and metrics (/metrics).
-        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, version: Gateway.version) }
+        let output = JSONLogHandler.Output.standardOutput(version: Gateway.version)
+        defer { output.flush() }
+        LoggingSystem.bootstrap { label in JSONLogHandler(label: label, version: Gateway.version, output: output) }
         var logger = Logger(label: "runlog")
         logger.logLevel = .info
         if let (before, after) = OpenFileLimit.raiseToHardLimit() {

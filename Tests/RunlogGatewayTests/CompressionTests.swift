@@ -9,10 +9,7 @@ import Testing
 @Suite(.timeLimit(.minutes(2))) struct CompressionTests {
     /// Runs a program to completion; returns its standard output.
     static func run(_ executable: String, _ arguments: [String]) async throws -> (status: Int32, output: Data) {
-        // On a thread of its own, not one of the cooperative pool's few, which other tests need.
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try runBlocking(executable, arguments) }) }
-        }
+        try await offPool { try runBlocking(executable, arguments) }
     }
 
     private static func runBlocking(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: Data) {

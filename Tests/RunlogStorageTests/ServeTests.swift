@@ -23,13 +23,15 @@ import Testing
     /// Starts `runlog serve` on `directory` and reads its output until it listens; returns the
     /// process, its output pipe (standard error too if `errorsToo`), what it printed so far,
     /// and the URL of workspace ws_1's runs.
-    func serve(_ directory: TemporaryDirectory, errorsToo: Bool) async throws -> (Process, Pipe, String, String) {
+    func serve(_ directory: TemporaryDirectory, errorsToo: Bool, errors: Pipe? = nil) async throws -> (Process, Pipe, String, String) {
         let server = Process()
-        server.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
-        server.arguments = ["serve", "--port", "0", "--storage", directory.path]
+        // Started as a shell starts it, with SIGPIPE at its default: this test process ignores
+        // SIGPIPE, and a child would inherit that.
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["--default-signal=PIPE", CommandLineTests.runlog, "serve", "--port", "0", "--storage", directory.path]
         let logs = Pipe()
         server.standardOutput = logs
-        if errorsToo { server.standardError = logs }
+        if errorsToo { server.standardError = logs } else if let errors { server.standardError = errors }
         try server.run()
         let started = await read(logs) { $0.contains("listening on") }
         let port = try #require(started.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/)?.1)
@@ -82,6 +84,26 @@ import Testing
         #expect(stream.terminationStatus == 0)
         #expect(server.terminationStatus == 0)
         #expect(!rest.contains("id: 4"))
+    }
+
+    @Test func keepsServingWhenTheReaderOfItsLogsGoesAway() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let errors = Pipe()
+        let (server, logs, _, base) = try await serve(directory, errorsToo: false, errors: errors)
+        // A log shipper that dies, `runlog serve | head`: each request's log line meets a closed pipe.
+        try logs.fileHandleForReading.close()
+        for index in 1...20 {
+            let created = try await curl(["-XPOST", base, "-d", #"{"run_id":"run_\#(index)"}"#])
+            #expect(created.output.contains(#""status":"queued""#), "\(created)")
+        }
+        #expect(server.isRunning)
+        kill(server.processIdentifier, SIGTERM)
+        let said = await read(errors) { _ in false }
+        try await offPool { server.waitUntilExit() }
+        #expect(server.terminationStatus == 0)
+        // Said once, on stderr.
+        #expect(said.components(separatedBy: "stdout refused the operational log").count == 2, "\(said)")
     }
 
     @Test func operationalLogsAreJSONLinesWithRequestAndTraceIDs() async throws {

@@ -15,24 +15,44 @@ public struct JSONLogHandler: LogHandler {
     let version: String
     private let output: Output
 
-    /// Where lines go: stdout by default; one line is written whole under a lock.
+    /// Where lines go.
     public final class Output: Sendable {
-        private let write: Mutex<@Sendable (String) -> Void>
+        private let write: @Sendable (String) -> Void
+        private let flushing: @Sendable () -> Void
 
+        /// Lines to a closure, called with one whole line at a time under a lock.
         public init(_ write: @escaping @Sendable (String) -> Void) {
-            self.write = Mutex(write)
+            let locked = Mutex(write)
+            self.write = { line in locked.withLock { $0(line) } }
+            self.flushing = {}
         }
 
-        public static let standardOutput = Output { line in
-            FileHandle.standardOutput.write(Data(line.utf8))
+        private init(write: @escaping @Sendable (String) -> Void, flush: @escaping @Sendable () -> Void) {
+            self.write = write
+            self.flushing = flush
+        }
+
+        /// Lines to stdout, written by a thread of their own (``LogLineWriter``): logging never
+        /// waits for stdout, and a stdout that stalls costs dropped lines, reported in a line
+        /// of `event_type` `log.dropped`, not a stalled server.
+        public static func standardOutput(service: String = "runlog", version: String) -> Output {
+            let writer = LogLineWriter(descriptor: STDOUT_FILENO) { dropped in
+                JSONLogHandler.droppedLinesNote(dropped, service: service, version: version)
+            }
+            return Output(write: writer.write, flush: writer.flush)
         }
 
         func emit(_ line: String) {
-            write.withLock { $0(line) }
+            write(line)
+        }
+
+        /// Returns once the lines emitted so far are written: before the process exits.
+        public func flush() {
+            flushing()
         }
     }
 
-    public init(label: String, service: String = "runlog", version: String, output: Output = .standardOutput) {
+    public init(label: String, service: String = "runlog", version: String, output: Output) {
         self.label = label
         self.service = service
         self.version = version
@@ -49,7 +69,20 @@ public struct JSONLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var fields = metadata
         if let extra = event.metadata { fields.merge(extra) { $1 } }
-        // Built in one string: this runs once per request.
+        output.emit(Self.line(level: event.level, message: "\(event.message)", fields: fields, label: label, service: service, version: version))
+    }
+
+    /// The line saying that `count` lines were dropped because stdout did not keep up.
+    static func droppedLinesNote(_ count: Int, service: String, version: String) -> String {
+        line(
+            level: .warning, message: "\(count) log lines dropped: stdout did not keep up",
+            fields: ["event_type": "log.dropped", "dropped": "\(count)"], label: "runlog.log", service: service, version: version
+        )
+    }
+
+    /// One log line. Built in one string: this runs once per request.
+    static func line(level: Logger.Level, message: String, fields: Logger.Metadata, label: String, service: String, version: String) -> String {
+        var fields = fields
         var line = "{"
         line.reserveCapacity(512)
         func add(_ key: String, _ value: String) {
@@ -59,17 +92,17 @@ public struct JSONLogHandler: LogHandler {
             JSONText.append(value, to: &line)
         }
         add("timestamp", Timestamp.now().rfc3339)
-        add("level", event.level.rawValue)
+        add("level", level.rawValue)
         add("service", service)
         add("version", version)
         add("event_type", fields.removeValue(forKey: "event_type").map { "\($0)" } ?? "log")
-        add("message", "\(event.message)")
-        for key in Self.leadingKeys {
+        add("message", message)
+        for key in leadingKeys {
             if let value = fields.removeValue(forKey: key) { add(key, "\(value)") }
         }
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) { add(key, "\(value)") }
         add("logger", label)
         line += "}\n"
-        output.emit(line)
+        return line
     }
 }

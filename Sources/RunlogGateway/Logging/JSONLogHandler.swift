@@ -67,8 +67,8 @@ public struct JSONLogHandler: LogHandler {
     static let leadingKeys = ["request_id", "trace_id", "workspace_id", "run_id"]
 
     public func log(event: LogEvent) {
-        var fields = metadata
-        if let extra = event.metadata { fields.merge(extra) { $1 } }
+        var fields = event.metadata ?? [:]
+        if !metadata.isEmpty { fields.merge(metadata) { event, _ in event } }
         output.emit(Self.line(level: event.level, message: "\(event.message)", fields: fields, label: label, service: service, version: version))
     }
 

@@ -21,13 +21,19 @@ final class LogLineWriter: Sendable {
     /// Most bytes waiting to be written; lines beyond it are dropped.
     let capacity: Int
     private let droppedNote: @Sendable (Int) -> String
+    /// How long the writer gathers lines after the first one wakes it: one wake-up and one
+    /// `write` for many lines under load, instead of one each.
+    let gathering: DispatchTimeInterval
     private let state = Mutex(State())
     private let wakeup = DispatchSemaphore(value: 0)
+    /// Cuts the gathering short: someone waits in ``flush()``.
+    private let hurry = DispatchSemaphore(value: 0)
 
     /// - Parameter droppedNote: the line reporting that this many lines were dropped.
-    init(descriptor: Int32, capacity: Int = 4 << 20, droppedNote: @escaping @Sendable (Int) -> String) {
+    init(descriptor: Int32, capacity: Int = 4 << 20, gathering: DispatchTimeInterval = .milliseconds(5), droppedNote: @escaping @Sendable (Int) -> String) {
         self.descriptor = descriptor
         self.capacity = capacity
+        self.gathering = gathering
         self.droppedNote = droppedNote
         let thread = Thread { [self] in run() }
         thread.name = "runlog-log-writer"
@@ -55,6 +61,7 @@ final class LogLineWriter: Sendable {
             return Self.wake(&state)
         }
         if wakesWriter { wakeup.signal() }
+        hurry.signal()
         done.wait()
     }
 
@@ -76,6 +83,7 @@ final class LogLineWriter: Sendable {
         var isBroken = false
         while true {
             wakeup.wait()
+            _ = hurry.wait(timeout: .now() + gathering)
             while true {
                 batch.removeAll(keepingCapacity: true)
                 let (dropped, finished, closing) = state.withLock { state -> (Int, [DispatchSemaphore], Bool) in

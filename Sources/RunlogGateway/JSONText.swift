@@ -5,34 +5,35 @@ import RunlogStorage
 /// Small JSON writing helpers: the gateway embeds stored JSON (lines, summaries, metadata) as is.
 enum JSONText {
     static func string(_ value: String) -> String {
-        var result = ""
-        append(value, to: &result)
-        return result
+        var bytes: [UInt8] = []
+        append(value, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Appends `value` to `output` as a JSON string. Most values need no escaping: those are
-    /// copied whole (this runs for every field of every operational log line).
-    static func append(_ value: String, to output: inout String) {
+    /// copied whole (this runs for every field of every operational log line). UTF-8 bytes of
+    /// characters beyond ASCII never need it, so the escaping goes byte by byte.
+    static func append(_ value: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
         var value = value
-        let plain = value.withUTF8 { bytes in !bytes.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") } }
-        output += "\""
-        guard !plain else {
-            output += value
-            output += "\""
-            return
-        }
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20: output += String(format: "\\u%04x", scalar.value)
-            default: output.unicodeScalars.append(scalar)
+        value.withUTF8 { bytes in
+            guard bytes.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else {
+                output.append(contentsOf: bytes)
+                return
+            }
+            let hex = Array("0123456789abcdef".utf8)
+            for byte in bytes {
+                switch byte {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): output += [UInt8(ascii: "\\"), byte]
+                case UInt8(ascii: "\n"): output += Array(#"\n"#.utf8)
+                case UInt8(ascii: "\r"): output += Array(#"\r"#.utf8)
+                case UInt8(ascii: "\t"): output += Array(#"\t"#.utf8)
+                case ..<0x20: output += Array(#"\u00"#.utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                default: output.append(byte)
+                }
             }
         }
-        output += "\""
+        output.append(UInt8(ascii: "\""))
     }
 
     static func optional(_ value: String?) -> String { value.map(string) ?? "null" }

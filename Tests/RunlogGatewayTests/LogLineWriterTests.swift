@@ -6,6 +6,7 @@ import Testing
 /// Operational log lines through ``LogLineWriter`` into a pipe that the test reads, or not.
 @Suite(.timeLimit(.minutes(1))) struct LogLineWriterTests {
     static func line(_ index: Int) -> String { "line \(index) " + String(repeating: "x", count: 80) + "\n" }
+    static func bytes(_ index: Int) -> [UInt8] { Array(line(index).utf8) }
 
     /// Reads the pipe until its write end closes.
     static func readToEnd(_ descriptor: Int32) -> String {
@@ -23,16 +24,16 @@ import Testing
         try #require(pipe(&descriptors) == 0)
         let (readEnd, writeEnd) = (descriptors[0], descriptors[1])
         defer { close(readEnd) }
-        let writer = LogLineWriter(descriptor: writeEnd, capacity: 16 << 10) { dropped in "dropped \(dropped)\n" }
+        let writer = LogLineWriter(descriptor: writeEnd, capacity: 16 << 10) { dropped in Array("dropped \(dropped)\n".utf8) }
         // Nobody reads: the pipe fills (64 KiB), then the writer's buffer (16 KiB). Every call
         // returns all the same (the suite's time limit would catch one that waits).
         let stalled = 5_000
-        for index in 0..<stalled { writer.write(Self.line(index)) }
+        for index in 0..<stalled { writer.write(Self.bytes(index)) }
 
         // The reader comes back: the writer drains, says what it dropped, and takes new lines.
         let reading = Task { try await offPool { Self.readToEnd(readEnd) } }
         try await offPool { writer.flush() }
-        for index in stalled..<stalled + 10 { writer.write(Self.line(index)) }
+        for index in stalled..<stalled + 10 { writer.write(Self.bytes(index)) }
         try await offPool {
             writer.close()
             close(writeEnd)
@@ -61,7 +62,7 @@ import Testing
     }
 
     @Test func theDroppedNoteIsALogLineOfItsOwn() throws {
-        let output = JSONLogHandler.droppedLinesNote(3, service: "runlog", version: "9.9")
+        let output = String(decoding: JSONLogHandler.droppedLinesNote(3, service: "runlog", version: "9.9"), as: UTF8.self)
         #expect(output.hasSuffix("}\n") && output.filter { $0 == "\n" }.count == 1)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
         #expect(object["event_type"] as? String == "log.dropped" && object["dropped"] as? String == "3" && object["version"] as? String == "9.9")

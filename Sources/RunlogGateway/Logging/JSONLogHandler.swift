@@ -17,17 +17,17 @@ public struct JSONLogHandler: LogHandler {
 
     /// Where lines go.
     public final class Output: Sendable {
-        private let write: @Sendable (String) -> Void
+        private let write: @Sendable ([UInt8]) -> Void
         private let flushing: @Sendable () -> Void
 
         /// Lines to a closure, called with one whole line at a time under a lock.
         public init(_ write: @escaping @Sendable (String) -> Void) {
             let locked = Mutex(write)
-            self.write = { line in locked.withLock { $0(line) } }
+            self.write = { line in locked.withLock { $0(String(decoding: line, as: UTF8.self)) } }
             self.flushing = {}
         }
 
-        private init(write: @escaping @Sendable (String) -> Void, flush: @escaping @Sendable () -> Void) {
+        private init(write: @escaping @Sendable ([UInt8]) -> Void, flush: @escaping @Sendable () -> Void) {
             self.write = write
             self.flushing = flush
         }
@@ -42,7 +42,7 @@ public struct JSONLogHandler: LogHandler {
             return Output(write: writer.write, flush: writer.flush)
         }
 
-        func emit(_ line: String) {
+        func emit(_ line: [UInt8]) {
             write(line)
         }
 
@@ -73,36 +73,43 @@ public struct JSONLogHandler: LogHandler {
     }
 
     /// The line saying that `count` lines were dropped because stdout did not keep up.
-    static func droppedLinesNote(_ count: Int, service: String, version: String) -> String {
+    static func droppedLinesNote(_ count: Int, service: String, version: String) -> [UInt8] {
         line(
             level: .warning, message: "\(count) log lines dropped: stdout did not keep up",
             fields: ["event_type": "log.dropped", "dropped": "\(count)"], label: "runlog.log", service: service, version: version
         )
     }
 
-    /// One log line. Built in one string: this runs once per request.
-    static func line(level: Logger.Level, message: String, fields: Logger.Metadata, label: String, service: String, version: String) -> String {
-        var fields = fields
-        var line = "{"
+    /// One log line. Built in one string, reading `fields` without copying it: this runs once
+    /// per request.
+    static func line(level: Logger.Level, message: String, fields: Logger.Metadata, label: String, service: String, version: String) -> [UInt8] {
+        var line: [UInt8] = [UInt8(ascii: "{")]
         line.reserveCapacity(512)
         func add(_ key: String, _ value: String) {
-            if line.utf8.count > 1 { line += "," }
+            if line.count > 1 { line.append(UInt8(ascii: ",")) }
             JSONText.append(key, to: &line)
-            line += ":"
+            line.append(UInt8(ascii: ":"))
             JSONText.append(value, to: &line)
         }
         add("timestamp", Timestamp.now().rfc3339)
         add("level", level.rawValue)
         add("service", service)
         add("version", version)
-        add("event_type", fields.removeValue(forKey: "event_type").map { "\($0)" } ?? "log")
+        add("event_type", fields["event_type"].map(text) ?? "log")
         add("message", message)
         for key in leadingKeys {
-            if let value = fields.removeValue(forKey: key) { add(key, "\(value)") }
+            if let value = fields[key] { add(key, text(value)) }
         }
-        for (key, value) in fields.sorted(by: { $0.key < $1.key }) { add(key, "\(value)") }
+        let others = fields.lazy.filter { $0.key != "event_type" && !leadingKeys.contains($0.key) }.sorted { $0.key < $1.key }
+        for (key, value) in others { add(key, text(value)) }
         add("logger", label)
-        line += "}\n"
+        line += [UInt8(ascii: "}"), UInt8(ascii: "\n")]
         return line
+    }
+
+    /// A metadata value as text; a string as it is, without interpolating it into a new one.
+    private static func text(_ value: Logger.MetadataValue) -> String {
+        if case .string(let string) = value { return string }
+        return value.description
     }
 }

@@ -20,7 +20,7 @@ final class LogLineWriter: Sendable {
     let descriptor: Int32
     /// Most bytes waiting to be written; lines beyond it are dropped.
     let capacity: Int
-    private let droppedNote: @Sendable (Int) -> String
+    private let droppedNote: @Sendable (Int) -> [UInt8]
     /// How long the writer gathers lines after the first one wakes it: one wake-up and one
     /// `write` for many lines under load, instead of one each.
     let gathering: DispatchTimeInterval
@@ -30,7 +30,7 @@ final class LogLineWriter: Sendable {
     private let hurry = DispatchSemaphore(value: 0)
 
     /// - Parameter droppedNote: the line reporting that this many lines were dropped.
-    init(descriptor: Int32, capacity: Int = 4 << 20, gathering: DispatchTimeInterval = .milliseconds(5), droppedNote: @escaping @Sendable (Int) -> String) {
+    init(descriptor: Int32, capacity: Int = 4 << 20, gathering: DispatchTimeInterval = .milliseconds(5), droppedNote: @escaping @Sendable (Int) -> [UInt8]) {
         self.descriptor = descriptor
         self.capacity = capacity
         self.gathering = gathering
@@ -41,13 +41,13 @@ final class LogLineWriter: Sendable {
     }
 
     /// Hands a whole line over; drops it when the buffer is full.
-    func write(_ line: String) {
+    func write(_ line: [UInt8]) {
         let wakesWriter = state.withLock { state -> Bool in
-            guard !state.isClosing, state.pending.count + line.utf8.count <= capacity else {
+            guard !state.isClosing, state.pending.count + line.count <= capacity else {
                 state.dropped += 1
                 return false
             }
-            state.pending.append(contentsOf: line.utf8)
+            state.pending.append(contentsOf: line)
             return Self.wake(&state)
         }
         if wakesWriter { wakeup.signal() }
@@ -102,7 +102,7 @@ final class LogLineWriter: Sendable {
                     break
                 }
                 guard !isBroken else { continue }
-                if !writeAll(batch) || (dropped > 0 && !writeAll(Array(droppedNote(dropped).utf8))) {
+                if !writeAll(batch) || (dropped > 0 && !writeAll(droppedNote(dropped))) {
                     isBroken = true
                     let message = "runlog: stdout refused the operational log (\(String(cString: strerror(errno)))); dropping its lines from now on\n"
                     FileHandle.standardError.write(Data(message.utf8))

@@ -14,13 +14,13 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         let started = ContinuousClock.now
         let requestID = request.headers[.requestID].flatMap { $0.count <= 128 ? $0 : nil } ?? RequestID.next()
         var metadata: Logger.Metadata = [
-            "event_type": "http.request", "request_id": "\(requestID)", "method": "\(request.method.rawValue)",
-            "path": "\(request.uri.path)",
+            "event_type": "http.request", "request_id": .string(requestID), "method": .string(request.method.rawValue),
+            "path": .string(request.uri.path),
         ]
-        if let traceID = request.headers[.traceparent].flatMap(Self.traceID) { metadata["trace_id"] = "\(traceID)" }
-        let parts = request.uri.path.split(separator: "/")
-        if parts.count >= 3, parts[0] == "v1", parts[1] == "workspaces" { metadata["workspace_id"] = "\(parts[2])" }
-        if parts.count >= 5, parts[3] == "runs" { metadata["run_id"] = "\(parts[4])" }
+        if let traceID = request.headers[.traceparent].flatMap(Self.traceID) { metadata["trace_id"] = .string(traceID) }
+        let parts = request.uri.path.split(separator: "/", maxSplits: 5)
+        if parts.count >= 3, parts[0] == "v1", parts[1] == "workspaces" { metadata["workspace_id"] = .string(String(parts[2])) }
+        if parts.count >= 5, parts[3] == "runs" { metadata["run_id"] = .string(String(parts[4])) }
         do {
             var response = try await next(request, context)
             response.headers[.requestID] = requestID
@@ -37,8 +37,8 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
     private func log(_ status: HTTPResponse.Status, _ base: Logger.Metadata, started: ContinuousClock.Instant, route: String?, cause: (any Error)?) {
         var metadata = base
-        metadata["status"] = "\(status.code)"
-        metadata["route"] = "\(route ?? "unmatched")"
+        metadata["status"] = .string(String(status.code))
+        metadata["route"] = .string(route ?? "unmatched")
         let elapsed = ContinuousClock.now - started
         metadata["duration_ms"] = "\(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)"
         if status.code >= 500 {

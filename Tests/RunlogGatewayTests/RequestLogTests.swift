@@ -23,6 +23,16 @@ import Testing
         #expect(RequestLogMiddleware<GatewayRequestContext>.traceID("garbage") == nil)
     }
 
+    @Test func workspaceAndRunIDsComeFromThePath() {
+        typealias Middleware = RequestLogMiddleware<GatewayRequestContext>
+        #expect(Middleware.ids(inPath: "/v1/workspaces/ws_1/runs/run_é/events") == ("ws_1", "run_é"))
+        #expect(Middleware.ids(inPath: "/v1/workspaces/ws_1/runs/run_1") == ("ws_1", "run_1"))
+        #expect(Middleware.ids(inPath: "/v1/workspaces/ws_1/runs") == ("ws_1", nil))
+        #expect(Middleware.ids(inPath: "/v1/workspaces/ws_1/other/x") == ("ws_1", nil))
+        #expect(Middleware.ids(inPath: "/v2/workspaces/ws_1/runs/run_1") == (nil, nil))
+        #expect(Middleware.ids(inPath: "/metrics") == (nil, nil))
+    }
+
     @Test func logLinesAreOneJSONObjectWhateverTheFieldsHold() throws {
         let lines = Mutex<[String]>([])
         var handler = JSONLogHandler(label: "test", version: "1", output: .init { line in lines.withLock { $0.append(line) } })

@@ -18,9 +18,9 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             "path": .string(request.uri.path),
         ]
         if let traceID = request.headers[.traceparent].flatMap(Self.traceID) { metadata["trace_id"] = .string(traceID) }
-        let parts = request.uri.path.split(separator: "/", maxSplits: 5)
-        if parts.count >= 3, parts[0] == "v1", parts[1] == "workspaces" { metadata["workspace_id"] = .string(String(parts[2])) }
-        if parts.count >= 5, parts[3] == "runs" { metadata["run_id"] = .string(String(parts[4])) }
+        let (workspaceID, runID) = Self.ids(inPath: request.uri.path)
+        if let workspaceID { metadata["workspace_id"] = .string(workspaceID) }
+        if let runID { metadata["run_id"] = .string(runID) }
         do {
             var response = try await next(request, context)
             response.headers[.requestID] = requestID
@@ -47,6 +47,16 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         } else {
             logger.info("request", metadata: metadata)
         }
+    }
+
+    /// The workspace and run ids of a `/v1/workspaces/{ws}/runs/{run}…` path, as far as it goes.
+    /// Split as bytes: splitting the string would break it into characters first.
+    static func ids(inPath path: String) -> (workspace: String?, run: String?) {
+        let parts = path.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 5)
+        guard parts.count >= 3, parts[0].elementsEqual("v1".utf8), parts[1].elementsEqual("workspaces".utf8) else { return (nil, nil) }
+        let workspace = String(Substring(parts[2]))
+        guard parts.count >= 5, parts[3].elementsEqual("runs".utf8) else { return (workspace, nil) }
+        return (workspace, String(Substring(parts[4])))
     }
 
     /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.

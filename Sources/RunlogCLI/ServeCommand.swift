@@ -48,6 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         // A reader of stdout that goes away (a log shipper, `| head`) costs the logs, not the
         // server: writes to it fail with EPIPE, which the log writer reports once on stderr.
+        // Said here rather than left to whichever dependency happens to ignore SIGPIPE too.
         signal(SIGPIPE, SIG_IGN)
         // Operational logs go to stdout, apart from events (in the logs) and metrics (/metrics).
         let output = JSONLogHandler.Output.standardOutput(version: Gateway.version)

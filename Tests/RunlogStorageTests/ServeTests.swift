@@ -21,14 +21,12 @@ import Testing
     }
 
     /// Starts `runlog serve` on `directory` and reads its output until it listens; returns the
-    /// process, its output pipe (standard error too if `errorsToo`), what it printed so far,
-    /// and the URL of workspace ws_1's runs.
+    /// process, its output pipe (standard error too if `errorsToo`, else into `errors` if given),
+    /// what it printed so far, and the URL of workspace ws_1's runs.
     func serve(_ directory: TemporaryDirectory, errorsToo: Bool, errors: Pipe? = nil) async throws -> (Process, Pipe, String, String) {
         let server = Process()
-        // Started as a shell starts it, with SIGPIPE at its default: this test process ignores
-        // SIGPIPE, and a child would inherit that.
-        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        server.arguments = ["--default-signal=PIPE", CommandLineTests.runlog, "serve", "--port", "0", "--storage", directory.path]
+        server.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
+        server.arguments = ["serve", "--port", "0", "--storage", directory.path]
         let logs = Pipe()
         server.standardOutput = logs
         if errorsToo { server.standardError = logs } else if let errors { server.standardError = errors }

@@ -80,7 +80,7 @@ public struct JSONLogHandler: LogHandler {
         )
     }
 
-    /// One log line. Built in one string, reading `fields` without copying it: this runs once
+    /// One log line, built as bytes and reading `fields` without copying them: this runs once
     /// per request.
     static func line(level: Logger.Level, message: String, fields: Logger.Metadata, label: String, service: String, version: String) -> [UInt8] {
         var line: [UInt8] = [UInt8(ascii: "{")]

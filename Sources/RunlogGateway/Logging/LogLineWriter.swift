@@ -7,7 +7,7 @@ import Synchronization
 /// shipper, and many lines go out in one `write`. The buffer is bounded: while it is full (stdout
 /// stalled) lines are dropped, counted, and reported by a line of their own once writing moves
 /// again. A descriptor that refuses writes for good (its reader went away) costs the logs, said
-/// once on stderr, never the server.
+/// once on stderr, never the server. The writer's thread lasts until ``close()``.
 final class LogLineWriter: Sendable {
     private struct State {
         var pending: [UInt8] = []
@@ -26,7 +26,8 @@ final class LogLineWriter: Sendable {
     let gathering: DispatchTimeInterval
     private let state = Mutex(State())
     private let wakeup = DispatchSemaphore(value: 0)
-    /// Cuts the gathering short: someone waits in ``flush()``.
+    /// Cuts the gathering short: someone waits in ``flush()``. A signal left over from a flush
+    /// only shortens one later gathering.
     private let hurry = DispatchSemaphore(value: 0)
 
     /// - Parameter droppedNote: the line reporting that this many lines were dropped.
@@ -102,17 +103,19 @@ final class LogLineWriter: Sendable {
                     break
                 }
                 guard !isBroken else { continue }
-                if !writeAll(batch) || (dropped > 0 && !writeAll(droppedNote(dropped))) {
+                if let error = writeAll(batch) ?? (dropped > 0 ? writeAll(droppedNote(dropped)) : nil) {
                     isBroken = true
-                    let message = "runlog: stdout refused the operational log (\(String(cString: strerror(errno)))); dropping its lines from now on\n"
-                    FileHandle.standardError.write(Data(message.utf8))
+                    let message = "runlog: stdout refused the operational log (\(String(cString: strerror(error)))); dropping its lines from now on\n"
+                    // Straight to the descriptor: FileHandle traps when a write fails, and if
+                    // stderr is gone too, there is nowhere left to say it.
+                    _ = message.utf8CString.withUnsafeBufferPointer { Foundation.write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
                 }
             }
         }
     }
 
-    /// Writes all the bytes; false if the descriptor refuses them for good (a closed pipe).
-    private func writeAll(_ bytes: [UInt8]) -> Bool {
+    /// Writes all the bytes; the error if the descriptor refuses them for good (a closed pipe).
+    private func writeAll(_ bytes: [UInt8]) -> Int32? {
         bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
@@ -128,11 +131,11 @@ final class LogLineWriter: Sendable {
                     // A non-blocking descriptor: wait until it takes more.
                     var ready = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
                     _ = poll(&ready, 1, -1)
-                default:
-                    return false
+                case let error:
+                    return error
                 }
             }
-            return true
+            return nil
         }
     }
 }

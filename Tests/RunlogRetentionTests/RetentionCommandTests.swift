@@ -117,7 +117,7 @@ import Testing
         let (server, stdout, _) = try Self.start(["serve", "--port", "0", "--storage", fixture.root, "--retention-interval", "1h"])
         // The first pass runs at start-up; its summary is one operational log line.
         let logs = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 var text = ""
                 while !text.contains("retention pass finished") {
                     let chunk = stdout.fileHandleForReading.availableData

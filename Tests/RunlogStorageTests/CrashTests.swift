@@ -36,7 +36,7 @@ import Testing
         let pid = process.processIdentifier
         let extraMicroseconds = UInt32.random(in: 0...3000)
         let text: String = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 var data = Data()
                 var lines = 0
                 while lines < acknowledgements {
@@ -138,7 +138,7 @@ import Testing
         process.standardOutput = output
         try process.run()
         let text: String = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 let data = output.fileHandleForReading.readDataToEndOfFile()
                 process.waitUntilExit()
                 continuation.resume(returning: String(decoding: data, as: UTF8.self))

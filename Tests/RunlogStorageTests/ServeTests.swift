@@ -39,7 +39,7 @@ import Testing
     /// Reads `pipe` on a background thread until `done` says the text so far is enough (or it ends).
     func read(_ pipe: Pipe, until done: @escaping @Sendable (String) -> Bool) async -> String {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 var text = ""
                 while !done(text) {
                     let chunk = pipe.fileHandleForReading.availableData

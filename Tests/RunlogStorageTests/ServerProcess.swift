@@ -28,8 +28,10 @@ final class ServerProcess: Sendable {
         process.standardError = logs
         try process.run()
         self.process = process
+        // Read for the server's whole life, on a thread of its own: on Linux the global dispatch
+        // queues' threads are the ones Swift's cooperative pool runs tasks on.
         let started: String = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 var text = ""
                 var resumed = false
                 while true {

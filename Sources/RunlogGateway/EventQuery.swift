@@ -18,6 +18,10 @@ struct EventQuery: Sendable {
     /// SSE and followed NDJSON go on as events come; a plain download ends with the log.
     var isLive: Bool { format == .sse || follow }
 
+    /// The whole log as NDJSON, unfiltered and unlimited: it may go out gzipped as stored, or
+    /// as its files.
+    var isWholeDownload: Bool { format == .ndjson && !follow && types == nil && limit == nil }
+
     init(format: Format, after: Int64, limit: Int?, types: TypeFilter?, follow: Bool) {
         self.format = format
         self.after = after

@@ -260,8 +260,7 @@ public struct Gateway: Sendable {
     func eventStream(_ request: Request, key: RunKey, query: EventQuery, channel: any Channel) throws -> Response {
         // A whole download may come gzipped (archived segments as stored); SSE and live
         // NDJSON never are, since compressors hold bytes back.
-        let gzip = query.format == .ndjson && !query.follow && query.types == nil && query.limit == nil
-            && EventQuery.acceptsGzip(request.headers[.acceptEncoding])
+        let gzip = query.isWholeDownload && EventQuery.acceptsGzip(request.headers[.acceptEncoding])
         let live = query.isLive
         // A live stream ends when its token expires; the client reconnects with a fresh one and
         // resumes (Last-Event-ID). A finite download started with a valid token completes.

@@ -32,10 +32,7 @@ import Testing
     }
 
     static func run(_ arguments: [String]) async throws -> Output {
-        // On a thread of its own, not one of the cooperative pool's few, which other tests need.
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread { continuation.resume(with: Result { try runBlocking(arguments) }) }
-        }
+        try await offPool { try runBlocking(arguments) }
     }
 
     private static func runBlocking(_ arguments: [String]) throws -> Output {
@@ -116,16 +113,14 @@ import Testing
         try await fixture.close()
         let (server, stdout, _) = try Self.start(["serve", "--port", "0", "--storage", fixture.root, "--retention-interval", "1h"])
         // The first pass runs at start-up; its summary is one operational log line.
-        let logs = await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                var text = ""
-                while !text.contains("retention pass finished") {
-                    let chunk = stdout.fileHandleForReading.availableData
-                    if chunk.isEmpty { break }
-                    text += String(decoding: chunk, as: UTF8.self)
-                }
-                continuation.resume(returning: text)
+        let logs = try await offPool {
+            var text = ""
+            while !text.contains("retention pass finished") {
+                let chunk = stdout.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
             }
+            return text
         }
         kill(server.processIdentifier, SIGTERM)
         server.waitUntilExit()

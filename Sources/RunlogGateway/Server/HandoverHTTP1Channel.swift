@@ -46,9 +46,7 @@ struct HandoverHTTP1Channel: ServerChildChannel {
         do {
             try await answerRequests(&parts, outbound: outbound, channel: connection.channel, handover: handover)
         } catch {
-            guard !handover.isTaken else { throw error }
-            outbound.finish()
-            connection.channel.close(promise: nil)
+            if !handover.isTaken { handover.close() }
             throw error
         }
         guard !handover.isTaken else { return }

@@ -56,7 +56,7 @@ final class EventStreamer: Sendable {
 
     /// A whole, uncompressed download of plain files goes out with sendfile.
     private var sendsFiles: Bool {
-        query.format == .ndjson && !query.follow && !gzip && query.types == nil && query.limit == nil && query.after == 0
+        query.isWholeDownload && !gzip && query.after == 0
     }
 
     /// The stream's label in the readers metric.

@@ -284,6 +284,61 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
         }
     }
 
+    /// Parked readers get each batch from their connection's event loop, most of them as a
+    /// chunk made once for the loop: what curl sees raw must be well-formed HTTP/1.1 chunks,
+    /// for readers of the whole stream and for a filtered one, written beside the task's writes.
+    @Test func parkedReadersGetWellFormedChunks() async throws {
+        try await withServedGateway { client, base, gateway in
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_c"}"#))
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_c/events", method: .post, headers: ndjson, body: ByteBuffer(string: #"{"type":"run.started"}"#))
+            let url = base + "/v1/workspaces/ws_1/runs/run_c/events"
+            let readers = [
+                ["-H", "Accept: text/event-stream", url],
+                ["-H", "Accept: text/event-stream", url + "?types=step.*"],
+                [url + "?follow=true"],
+            ].map { arguments in
+                Task { try await CompressionTests.run("/usr/bin/curl", ["-sS", "--raw", "-N"] + arguments) }
+            }
+            while gateway.feeds.readerCount < 3 { await Task.yield() }
+            for batch in [[1], [2, 3, 4], [5]] {
+                let lines = batch.map { #"{"type":"step.done","payload":{"n":\#($0)}}"# }
+                _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_c/events", method: .post, headers: ndjson, body: ByteBuffer(string: lines.joined(separator: "\n")))
+            }
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_c/events", method: .post, headers: ndjson, body: ByteBuffer(string: #"{"type":"run.completed","payload":{"status":"succeeded"}}"#))
+
+            var bodies: [String] = []
+            for reader in readers {
+                let (status, output) = try await reader.value
+                #expect(status == 0)
+                let body = try #require(Self.dechunked(Array(output)), "not HTTP/1.1 chunks: \(String(decoding: output, as: UTF8.self))")
+                bodies.append(body)
+            }
+            func ids(_ sse: String) -> [String] { sse.split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) } }
+            #expect(ids(bodies[0]) == ["1", "2", "3", "4", "5", "6", "7"])
+            #expect(ids(bodies[1]) == ["2", "3", "4", "5", "6"])
+            let lines = bodies[2].split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(lines.compactMap { $0["sequence"] as? Int } == Array(1...7))
+        }
+    }
+
+    /// The body of a chunked message (as `curl --raw` prints it), or nil unless every chunk is
+    /// well-formed and the last one ends it.
+    static func dechunked(_ raw: [UInt8]) -> String? {
+        var body: [UInt8] = []
+        var index = 0
+        let crlf: [UInt8] = [13, 10]
+        while true {
+            guard let lineEnd = (index..<max(index, raw.count - 1)).first(where: { raw[$0] == 13 && raw[$0 + 1] == 10 }),
+                let size = Int(String(decoding: raw[index..<lineEnd], as: UTF8.self), radix: 16)
+            else { return nil }
+            let start = lineEnd + 2
+            guard raw.count >= start + size + 2, Array(raw[(start + size)..<(start + size + 2)]) == crlf else { return nil }
+            if size == 0 { return start + 2 == raw.count ? String(decoding: body, as: UTF8.self) : nil }
+            body += raw[start..<(start + size)]
+            index = start + size + 2
+        }
+    }
+
     @Test func idleStreamsGetHeartbeats() async throws {
         try await withGateway({ $0.heartbeatInterval = .milliseconds(50) }) { client, base, _ in
             _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"idle"}"#))

@@ -1,3 +1,4 @@
+import HTTPTypes
 import NIOCore
 import Testing
 
@@ -38,6 +39,28 @@ import Testing
 
         let lines = LiveFrames([chunk(1, 2)], after: 0, format: .ndjson)
         #expect(String(buffer: lines.bytes).split(separator: "\n").count == 2)
+    }
+
+    @Test func aBatchIsAlsoOneHTTPChunkAndEachLoopGetsItsOwnCopy() {
+        let frames = LiveFrames([chunk(1, 3)], after: 0, format: .sse)
+        let size = frames.bytes.readableBytes
+        #expect(String(buffer: frames.chunk) == String(size, radix: 16) + "\r\n" + String(buffer: frames.bytes) + "\r\n")
+
+        let copy = frames.copied()
+        #expect(copy.chunk == frames.chunk && copy.bytes == frames.bytes)
+        #expect(copy.events.map(\.sequence) == frames.events.map(\.sequence) && copy.previous == frames.previous)
+        let storages = [frames.chunk, copy.chunk].map { $0.withUnsafeReadableBytes { UInt(bitPattern: $0.baseAddress) } }
+        #expect(storages[0] != storages[1])
+    }
+
+    /// Only responses that NIO's encoder sends as chunks get the batch's ready-made chunk.
+    @Test func onlyAGetsChunkedOKTakesReadyMadeChunks() {
+        let stream = HTTPResponse(status: .ok, headerFields: [.contentType: "text/event-stream"])
+        #expect(LiveSender.isChunked(stream, answeringGet: true))
+        #expect(!LiveSender.isChunked(stream, answeringGet: false))
+        #expect(!LiveSender.isChunked(HTTPResponse(status: .ok, headerFields: [.contentLength: "10"]), answeringGet: true))
+        #expect(!LiveSender.isChunked(HTTPResponse(status: .ok, headerFields: [.transferEncoding: "gzip"]), answeringGet: true))
+        #expect(!LiveSender.isChunked(HTTPResponse(status: .noContent), answeringGet: true))
     }
 
     @Test func aReaderWritesEachEventOnceAndSharesTheBatchBytes() {

@@ -105,7 +105,8 @@ final class LiveFeed: Sendable {
         }
         let now = StreamAlarms.now()
         let deliveries = groups.map { group in
-            group.loop.submit {
+            let frames = groups.count > 1 ? frames.copied() : frames
+            return group.loop.submit {
                 for reader in group.readers.values { reader.value.deliver(frames, from: self, now: now) }
             }
         }

@@ -15,6 +15,9 @@ struct LiveFrames: Sendable {
 
     /// The events' frames, back to back.
     let bytes: ByteBuffer
+    /// ``bytes`` framed as one HTTP/1.1 chunk (same storage): what a reader of a chunked
+    /// response that takes the whole batch puts on the wire as it is.
+    let chunk: ByteBuffer
     let events: [Event]
     /// The feed's position before the batch: a reader behind it would miss events.
     let previous: Int64
@@ -22,9 +25,29 @@ struct LiveFrames: Sendable {
     var last: Int64 { events.last?.sequence ?? previous }
 
     init(bytes: ByteBuffer, events: [Event], previous: Int64) {
-        self.bytes = bytes
+        var chunk = ByteBuffer()
+        chunk.reserveCapacity(bytes.readableBytes + 16)
+        chunk.writeString(String(bytes.readableBytes, radix: 16))
+        chunk.writeStaticString("\r\n")
+        self.init(chunk: chunk, headerLength: chunk.readableBytes, frames: bytes, events: events, previous: previous)
+    }
+
+    /// `chunk` holds the chunk's header (`headerLength` bytes) and gets `frames` and the chunk's end.
+    private init(chunk: ByteBuffer, headerLength: Int, frames: ByteBuffer, events: [Event], previous: Int64) {
+        var chunk = chunk
+        chunk.writeImmutableBuffer(frames)
+        chunk.writeStaticString("\r\n")
+        self.chunk = chunk
+        self.bytes = chunk.getSlice(at: chunk.readerIndex + headerLength, length: frames.readableBytes)!
         self.events = events
         self.previous = previous
+    }
+
+    /// The same batch in storage of its own. Each event loop writes its own copy to its
+    /// readers: thousands of writes that shared one buffer would contend for its reference count.
+    func copied() -> LiveFrames {
+        // The chunk is built afresh around a copy of the frames.
+        LiveFrames(bytes: bytes, events: events, previous: previous)
     }
 
     /// The events of `chunks` after `previous`, framed as `format`: one batch, so that readers

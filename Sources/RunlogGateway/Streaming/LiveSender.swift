@@ -1,4 +1,6 @@
+import HTTPTypes
 import NIOCore
+import NIOHTTP1
 import NIOHTTPTypes
 import RunlogStorage
 
@@ -43,6 +45,11 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
     private var signal: StreamSignal?
     private var parked: Parked?
     private var handedBack: Handoff?
+    /// Whether the request being answered is a GET, whose body NIO's encoder sends.
+    private var answeringGet = false
+    /// While the response's body goes out as HTTP/1.1 chunks: the context of NIO's encoder,
+    /// below which a batch's ready-made chunk goes straight to the socket.
+    private var chunkedWire: ChannelHandlerContext?
 
     init() {}
 
@@ -95,16 +102,23 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes what `frames` hold for the parked stream, or hands the stream back.
     func deliver(_ frames: LiveFrames, from feed: LiveFeed, now: Int64) {
-        guard var parked, parked.feed === feed, let context else { return }
-        let step = parked.subscription.take(frames, writable: context.channel.isWritable)
-        if let bytes = step.bytes {
-            context.writeAndFlush(wrapOutboundOut(.body(bytes)), promise: nil)
-            parked.lastWrite = now
+        // In place, not a copy: a copy retains the feed, registry and signal that every
+        // reader on every loop shares, once per reader and batch.
+        guard parked?.feed === feed, let context else { return }
+        let step = parked!.subscription.take(frames, writable: context.channel.isWritable)
+        if let bytes = step.bytes, bytes.readableBytes > 0 {
+            // Bytes as long as the batch's are the whole batch (a reader only ever drops
+            // events from it), so the batch's chunk carries them.
+            if let chunkedWire, bytes.readableBytes == frames.bytes.readableBytes {
+                chunkedWire.writeAndFlush(NIOAny(frames.chunk), promise: nil)
+            } else {
+                context.writeAndFlush(wrapOutboundOut(.body(bytes)), promise: nil)
+            }
+            parked!.lastWrite = now
             // Events went out, so no heartbeat is due: the stream stays parked.
-            parked.signal.wake(at: min(now + parked.heartbeat, parked.endsAt))
+            parked!.signal.wake(at: min(now + parked!.heartbeat, parked!.endsAt))
         }
-        self.parked = parked
-        if step.fellBehind { parked.feeds.metrics.slowReaderFellBack() }
+        if step.fellBehind { parked!.feeds.metrics.slowReaderFellBack() }
         if !step.staysLive { handBack() }
     }
 
@@ -129,12 +143,43 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Channel events
 
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .head(let request) = unwrapInboundIn(data) { answeringGet = request.method == .get }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(let response):
+            chunkedWire = Self.isChunked(response, answeringGet: answeringGet) ? Self.encoder(of: context) : nil
+        case .end:
+            chunkedWire = nil
+        case .body:
+            break
+        }
+        context.write(data, promise: promise)
+    }
+
+    /// Whether NIO's encoder (framing headers set automatically, as Hummingbird has it) sends
+    /// this response's body as chunks: a GET's 200 without a length or a transfer coding of its own.
+    static func isChunked(_ response: HTTPResponse, answeringGet: Bool) -> Bool {
+        answeringGet && response.status == .ok
+            && response.headerFields[.contentLength] == nil && response.headerFields[.transferEncoding] == nil
+    }
+
+    /// The encoder's context; nil in a pipeline without NIO's encoder, whose streams then
+    /// write every batch through the pipeline.
+    private static func encoder(of context: ChannelHandlerContext) -> ChannelHandlerContext? {
+        try? context.pipeline.syncOperations.context(handlerType: HTTPResponseEncoder.self)
+    }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         clientLeft()
+        chunkedWire = nil
         self.context = nil
     }
 

@@ -195,8 +195,8 @@ struct GatewayBenchmark: AsyncParsableCommand {
     // MARK: Live fan-out
 
     func fanOut(server: ServedProcess, group: any EventLoopGroup) async throws {
-        print("\n| readers on one run | rate | events | deliveries | p50 ms | p99 ms | max ms | server RSS per idle reader |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        print("\n| readers on one run | rate | events | deliveries | p50 ms | p99 ms | max ms | append p99 ms | server RSS per idle reader |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         let readerGroup = MultiThreadedEventLoopGroup.singleton
         for count in readers {
             let run = "fan_\(count)"
@@ -210,14 +210,20 @@ struct GatewayBenchmark: AsyncParsableCommand {
             let interval = Duration.nanoseconds(1_000_000_000 / fanOutRate)
             var next = ContinuousClock.now
             var sent = 0
+            var stamped: Int64?
+            var appendTimes: [Int64] = []
             try await connection.exchange {
+                // This closure runs between exchanges: the last append has just been answered.
+                if let stamped { appendTimes.append(wallNanoseconds() - stamped) }
                 guard sent < events else { return nil }
                 sent += 1
-                // A steady rate: each append waits for its slot (this closure runs between exchanges).
+                // A steady rate: each append waits for its slot.
                 next += interval
                 while ContinuousClock.now < next { usleep(200) }
-                return LoadRequest.post("/v1/workspaces/bench/runs/\(run)/events", body: Array(#"{"type":"bench.tick","payload":{"t":\#(wallNanoseconds())}}"#.utf8))
+                stamped = wallNanoseconds()
+                return LoadRequest.post("/v1/workspaces/bench/runs/\(run)/events", body: Array(#"{"type":"bench.tick","payload":{"t":\#(stamped!)}}"#.utf8))
             }
+            appendTimes.sort()
             let expected = events * count
             let deadline = ContinuousClock.now + .seconds(60)
             while recorder.all.count < expected, ContinuousClock.now < deadline {
@@ -226,13 +232,14 @@ struct GatewayBenchmark: AsyncParsableCommand {
             let samples = recorder.all.sorted()
             for channel in channels { channel.close(promise: nil) }
             guard !samples.isEmpty else {
-                print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | 0 | | | | \(perReader) B |")
+                print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | 0 | | | | | \(perReader) B |")
                 continue
             }
             func milliseconds(_ quantile: Double) -> String {
                 String(format: "%.1f", Double(samples[min(samples.count - 1, Int(Double(samples.count) * quantile))]) / 1e6)
             }
-            print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | \(samples.count) of \(expected) | \(milliseconds(0.5)) | \(milliseconds(0.99)) | \(String(format: "%.1f", Double(samples.last!) / 1e6)) | \(format(Double(perReader))) B |")
+            let appendP99 = String(format: "%.1f/%.1f", Double(appendTimes[appendTimes.count / 2]) / 1e6, Double(appendTimes[min(appendTimes.count - 1, appendTimes.count * 99 / 100)]) / 1e6)
+            print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | \(samples.count) of \(expected) | \(milliseconds(0.5)) | \(milliseconds(0.99)) | \(String(format: "%.1f", Double(samples.last!) / 1e6)) | \(appendP99) | \(format(Double(perReader))) B |")
         }
     }
 

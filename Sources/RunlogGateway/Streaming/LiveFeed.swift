@@ -6,8 +6,9 @@ import Synchronization
 /// One run's new events for its parked live readers of one format: read once from the store,
 /// encoded once, and handed to the readers on their connections' event loops.
 ///
-/// The feed waits for its next batch until every loop has written the last one, so a busy
-/// server sends fewer, larger batches rather than queueing work on its loops.
+/// Each loop sweeps its readers (``LoopSweep``) in slices, so that other connections' work
+/// runs between them, and each reader gets all that arrived before its turn in one write.
+/// The feed reads on while the loops sweep, up to a bounded backlog per loop.
 final class LiveFeed: Sendable {
     struct Key: Hashable, Sendable {
         let run: RunKey
@@ -16,7 +17,10 @@ final class LiveFeed: Sendable {
 
     private struct Group {
         let loop: any EventLoop
+        /// Tells this group from a later one on the same loop, whose passes are its own.
+        let id: UInt64
         var readers: [ObjectIdentifier: NIOLoopBound<LiveSender>] = [:]
+        var sweep = LoopSweep()
     }
 
     private struct State {
@@ -24,8 +28,28 @@ final class LiveFeed: Sendable {
         var position: Int64
         /// Readers by event loop; a loop with none has no group.
         var groups: [ObjectIdentifier: Group] = [:]
+        var lastGroupID: UInt64 = 0
         var stopped = false
+        /// The feed, waiting for loops to work their backlogs off.
+        var waiting: CheckedContinuation<Void, Never>?
+
+        /// Whether the feed must wait before it adds more: a loop is backlogged, and the feed runs.
+        var mustWait: Bool { !stopped && groups.values.contains { $0.sweep.isBacklogged } }
+
+        /// The waiting feed, if it may go on.
+        mutating func feedToResume() -> CheckedContinuation<Void, Never>? {
+            guard !mustWait else { return nil }
+            defer { waiting = nil }
+            return waiting
+        }
     }
+
+    /// Readers one slice of a pass writes before the loop runs other work.
+    private static let sliceSize = 64
+    /// What the next slice waits. A task the loop is given while it runs its tasks runs in the
+    /// same go, before the loop looks at its sockets again; one due a moment later lets the
+    /// loop serve its other connections' reads and writes between slices.
+    private static let pause = TimeAmount.microseconds(20)
 
     let key: Key
     private let logger: Logger
@@ -46,20 +70,25 @@ final class LiveFeed: Sendable {
         state.withLock { state in
             guard !state.stopped, position >= state.position else { return false }
             let id = ObjectIdentifier(loop)
-            state.groups[id, default: Group(loop: loop)].readers[ObjectIdentifier(sender)] = NIOLoopBound(sender, eventLoop: loop)
+            if state.groups[id] == nil {
+                state.lastGroupID += 1
+                state.groups[id] = Group(loop: loop, id: state.lastGroupID)
+            }
+            state.groups[id]!.readers[ObjectIdentifier(sender)] = NIOLoopBound(sender, eventLoop: loop)
             return true
         }
     }
 
     /// Removes a reader; true if it was the last one, which stops the feed.
     func remove(_ sender: LiveSender, on loop: any EventLoop) -> Bool {
-        let last = state.withLock { state -> Bool in
+        let (last, feed) = state.withLock { state in
             let id = ObjectIdentifier(loop)
             state.groups[id]?.readers[ObjectIdentifier(sender)] = nil
             if state.groups[id]?.readers.isEmpty == true { state.groups[id] = nil }
             if state.groups.isEmpty { state.stopped = true }
-            return state.stopped
+            return (state.stopped, state.feedToResume())
         }
+        feed?.resume()
         if last { wakeup.ring() }
         return last
     }
@@ -95,29 +124,71 @@ final class LiveFeed: Sendable {
         }
     }
 
-    /// Hands the events of `chunks` after `position` to every reader; returns the new position.
+    /// Hands the events of `chunks` after `position` to every loop's readers; returns the new
+    /// position once no loop is backlogged.
     private func publish(_ chunks: some Sequence<EventChunk>, after position: Int64) async -> Int64 {
         let frames = LiveFrames(chunks, after: position, format: key.format)
         guard !frames.events.isEmpty else { return position }
-        let groups = state.withLock { state -> [Group] in
+        let passes = state.withLock { state -> [(loop: any EventLoop, id: UInt64)] in
             state.position = frames.last
-            return Array(state.groups.values)
-        }
-        let now = StreamAlarms.now()
-        let deliveries = groups.map { group in
-            let frames = groups.count > 1 ? frames.copied() : frames
-            return group.loop.submit {
-                for reader in group.readers.values { reader.value.deliver(frames, from: self, now: now) }
+            var passes: [(loop: any EventLoop, id: UInt64)] = []
+            let copies = state.groups.count > 1
+            for key in Array(state.groups.keys) where state.groups[key]!.sweep.add(copies ? frames.copied() : frames) {
+                passes.append((state.groups[key]!.loop, state.groups[key]!.id))
             }
+            return passes
         }
-        for delivery in deliveries {
-            do {
-                try await delivery.get()
-            } catch {
-                // Only a loop that has shut down fails a submit; its readers are gone with it.
-                logger.debug("a live delivery did not run", metadata: ["run": "\(key.run)", "error": "\(error)"])
+        for pass in passes {
+            pass.loop.execute { self.sweep(on: pass.loop, group: pass.id) }
+        }
+        guard state.withLock({ $0.mustWait }) else { return frames.last }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            // Checked again: a pass may have ended since.
+            let goOn = state.withLock { state -> Bool in
+                guard state.mustWait else { return true }
+                state.waiting = continuation
+                return false
             }
+            if goOn { continuation.resume() }
         }
         return frames.last
+    }
+
+    /// Starts a pass over the readers of group `id` on `loop` (on that loop).
+    private func sweep(on loop: any EventLoop, group id: UInt64) {
+        let readers = state.withLock { state -> [NIOLoopBound<LiveSender>]? in
+            guard let group = state.groups[ObjectIdentifier(loop)], group.id == id else { return nil }
+            return Array(group.readers.values)
+        }
+        // A group that has gone (its readers left) has no pass to make.
+        guard let readers else { return }
+        sweep(readers, from: 0, on: loop, group: id)
+    }
+
+    /// Writes the readers from `start` on, a slice at a time, each what it lacks of the batches
+    /// there are at its turn; then ends the pass.
+    private func sweep(_ readers: [NIOLoopBound<LiveSender>], from start: Int, on loop: any EventLoop, group id: UInt64) {
+        let batches = state.withLock { state -> [LiveFrames]? in
+            guard let group = state.groups[ObjectIdentifier(loop)], group.id == id else { return nil }
+            return group.sweep.batches
+        }
+        guard let batches else { return }
+        let now = StreamAlarms.now()
+        let end = min(start + Self.sliceSize, readers.count)
+        for reader in readers[start..<end] { reader.value.deliver(batches, from: self, now: now) }
+        if end < readers.count {
+            loop.scheduleTask(in: Self.pause) { self.sweep(readers, from: end, on: loop, group: id) }
+            return
+        }
+        let (again, feed) = state.withLock { state -> (Bool, CheckedContinuation<Void, Never>?) in
+            let key = ObjectIdentifier(loop)
+            guard state.groups[key]?.id == id else { return (false, nil) }
+            let again = state.groups[key]!.sweep.passEnded()
+            return (again, state.feedToResume())
+        }
+        feed?.resume()
+        if again {
+            loop.scheduleTask(in: Self.pause) { self.sweep(on: loop, group: id) }
+        }
     }
 }

@@ -100,26 +100,38 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
         return handedBack
     }
 
-    /// Writes what `frames` hold for the parked stream, or hands the stream back.
-    func deliver(_ frames: LiveFrames, from feed: LiveFeed, now: Int64) {
+    /// Writes what `batches` (consecutive, oldest first) hold for the parked stream that it
+    /// has not had, in one flush; or hands the stream back.
+    func deliver(_ batches: [LiveFrames], from feed: LiveFeed, now: Int64) {
         // In place, not a copy: a copy retains the feed, registry and signal that every
         // reader on every loop shares, once per reader and batch.
         guard parked?.feed === feed, let context else { return }
-        let step = parked!.subscription.take(frames, writable: context.channel.isWritable)
-        if let bytes = step.bytes, bytes.readableBytes > 0 {
-            // Bytes as long as the batch's are the whole batch (a reader only ever drops
-            // events from it), so the batch's chunk carries them.
-            if let chunkedWire, bytes.readableBytes == frames.bytes.readableBytes {
-                chunkedWire.writeAndFlush(NIOAny(frames.chunk), promise: nil)
-            } else {
-                context.writeAndFlush(wrapOutboundOut(.body(bytes)), promise: nil)
+        var wrote = false
+        var staysLive = true
+        for frames in batches where frames.last > parked!.subscription.position {
+            let step = parked!.subscription.take(frames, writable: context.channel.isWritable)
+            if let bytes = step.bytes, bytes.readableBytes > 0 {
+                // Bytes as long as the batch's are the whole batch (a reader only ever drops
+                // events from it), so the batch's chunk carries them.
+                if let chunkedWire, bytes.readableBytes == frames.bytes.readableBytes {
+                    chunkedWire.write(NIOAny(frames.chunk), promise: nil)
+                } else {
+                    context.write(wrapOutboundOut(.body(bytes)), promise: nil)
+                }
+                wrote = true
             }
+            if step.fellBehind { parked!.feeds.metrics.slowReaderFellBack() }
+            staysLive = step.staysLive
+            if !staysLive { break }
+        }
+        if wrote {
+            // Through the whole pipeline below this handler, the encoder's part of it included.
+            context.flush()
             parked!.lastWrite = now
             // Events went out, so no heartbeat is due: the stream stays parked.
             parked!.signal.wake(at: min(now + parked!.heartbeat, parked!.endsAt))
         }
-        if step.fellBehind { parked!.feeds.metrics.slowReaderFellBack() }
-        if !step.staysLive { handBack() }
+        if !staysLive { handBack() }
     }
 
     /// The feed cannot go on (its run's log failed to read): the stream reads on by itself.

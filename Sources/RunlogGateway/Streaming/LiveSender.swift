@@ -107,6 +107,7 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
         // reader on every loop shares, once per reader and batch.
         guard parked?.feed === feed, let context else { return }
         var wrote = false
+        var wroteThroughPipeline = false
         var staysLive = true
         for frames in batches where frames.last > parked!.subscription.position {
             let step = parked!.subscription.take(frames, writable: context.channel.isWritable)
@@ -117,6 +118,7 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
                     chunkedWire.write(NIOAny(frames.chunk), promise: nil)
                 } else {
                     context.write(wrapOutboundOut(.body(bytes)), promise: nil)
+                    wroteThroughPipeline = true
                 }
                 wrote = true
             }
@@ -125,8 +127,9 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
             if !staysLive { break }
         }
         if wrote {
-            // Through the whole pipeline below this handler, the encoder's part of it included.
-            context.flush()
+            // Ready-made chunks alone are flushed where they went in; a flush from this handler
+            // passes through the encoder and reaches the same socket.
+            if !wroteThroughPipeline, let chunkedWire { chunkedWire.flush() } else { context.flush() }
             parked!.lastWrite = now
             // Events went out, so no heartbeat is due: the stream stays parked.
             parked!.signal.wake(at: min(now + parked!.heartbeat, parked!.endsAt))

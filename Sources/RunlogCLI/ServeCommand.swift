@@ -67,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch {
             throw CommandFailure(description: "cannot open the catalog in \(options.storage): \(error)")
         }
-        let metrics = GatewayMetrics()
+        let metrics = GatewayMetrics(droppedLogLines: { output.droppedLines })
         let store = EventStore(configuration: options.storeConfiguration, logger: logger, metricsFactory: metrics.factory)
         let runs = RunService(store: store, catalog: catalog, logger: logger, progressInterval: progressInterval.duration)
         var gatewayConfiguration = GatewayConfiguration()

@@ -26,8 +26,15 @@ public final class GatewayMetrics: Sendable {
     private let openRuns: CoreMetrics.Gauge
     private let openLogWriters: CoreMetrics.Gauge
     private let openDescriptors: CoreMetrics.Gauge
+    private let logLinesDropped: CoreMetrics.Counter
+    /// How many operational log lines have been dropped so far, and how many of them the
+    /// counter has had.
+    private let droppedLogLines: @Sendable () -> Int
+    private let droppedLogLinesCounted = Mutex(0)
 
-    public init() {
+    /// - Parameter droppedLogLines: how many operational log lines have been dropped so far
+    ///   (``JSONLogHandler/Output/droppedLines``), read at each scrape.
+    public init(droppedLogLines: @escaping @Sendable () -> Int = { 0 }) {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         // Flushes and fsyncs take micro- to milliseconds; the default buckets start at 5 ms.
@@ -46,6 +53,8 @@ public final class GatewayMetrics: Sendable {
         openRuns = CoreMetrics.Gauge(label: "runlog_open_runs", factory: factory)
         openLogWriters = CoreMetrics.Gauge(label: "runlog_open_log_writers", factory: factory)
         openDescriptors = CoreMetrics.Gauge(label: "runlog_process_open_fds", factory: factory)
+        logLinesDropped = CoreMetrics.Counter(label: "runlog_log_lines_dropped_total", factory: factory)
+        self.droppedLogLines = droppedLogLines
     }
 
     private static let knownMethods: Set<HTTPRequest.Method> = [.get, .head, .post, .put, .patch, .delete, .options]
@@ -102,6 +111,12 @@ public final class GatewayMetrics: Sendable {
         openRuns.record(store.openRunCount)
         openLogWriters.record(store.openFileCount)
         if let count = Self.openDescriptorCount() { openDescriptors.record(count) }
+        let newlyDropped = droppedLogLinesCounted.withLock { counted in
+            let total = droppedLogLines()
+            defer { counted = max(counted, total) }
+            return max(0, total - counted)
+        }
+        if newlyDropped > 0 { logLinesDropped.increment(by: newlyDropped) }
         return registry.emitToBuffer()
     }
 

@@ -1,4 +1,7 @@
 import Foundation
+import Logging
+import RunlogStorage
+import Synchronization
 import Testing
 
 @testable import RunlogGateway
@@ -54,6 +57,7 @@ import Testing
         #expect(written == written.sorted() && Set(written).count == written.count, "lines out of order or repeated")
         #expect(dropped > 0, "the stalled pipe made no line drop")
         #expect(written.count + dropped == stalled + 10, "every line is written or counted as dropped")
+        #expect(writer.droppedLines == dropped, "the metric's count is the notes' count")
         // The lines taken after the stall are all there, after the note.
         #expect(Array(written.suffix(10)) == Array(stalled..<stalled + 10))
         let note = try #require(lines.firstIndex { $0.hasPrefix("dropped ") })
@@ -66,5 +70,26 @@ import Testing
         #expect(output.hasSuffix("}\n") && output.filter { $0 == "\n" }.count == 1)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])
         #expect(object["event_type"] as? String == "log.dropped" && object["dropped"] as? String == "3" && object["version"] as? String == "9.9")
+    }
+
+    @Test func droppedLinesReachTheMetricsAsACounter() async throws {
+        let dropped = Atomic<Int>(0)
+        let metrics = GatewayMetrics(droppedLogLines: { dropped.load(ordering: .relaxed) })
+        let root = NSTemporaryDirectory() + "runlog-metrics-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer {
+            do { try FileManager.default.removeItem(atPath: root) } catch { Issue.record("cleanup: \(error)") }
+        }
+        let store = EventStore(configuration: EventStoreConfiguration(root: root), logger: Logger(label: "test"), metricsFactory: metrics.factory)
+        func scrape() -> String { String(decoding: metrics.text(of: store), as: UTF8.self) }
+
+        #expect(scrape().contains("runlog_log_lines_dropped_total 0"))
+        dropped.store(7, ordering: .relaxed)
+        #expect(scrape().contains("runlog_log_lines_dropped_total 7"))
+        // Read at each scrape, counted once.
+        #expect(scrape().contains("runlog_log_lines_dropped_total 7"))
+        dropped.store(12, ordering: .relaxed)
+        #expect(scrape().contains("runlog_log_lines_dropped_total 12"))
+        await store.shutdown()
     }
 }

@@ -19,17 +19,20 @@ public struct JSONLogHandler: LogHandler {
     public final class Output: Sendable {
         private let write: @Sendable ([UInt8]) -> Void
         private let flushing: @Sendable () -> Void
+        private let dropped: @Sendable () -> Int
 
         /// Lines to a closure, called with one whole line at a time under a lock.
         public init(_ write: @escaping @Sendable (String) -> Void) {
             let locked = Mutex(write)
             self.write = { line in locked.withLock { $0(String(decoding: line, as: UTF8.self)) } }
             self.flushing = {}
+            self.dropped = { 0 }
         }
 
-        private init(write: @escaping @Sendable ([UInt8]) -> Void, flush: @escaping @Sendable () -> Void) {
+        private init(write: @escaping @Sendable ([UInt8]) -> Void, flush: @escaping @Sendable () -> Void, dropped: @escaping @Sendable () -> Int) {
             self.write = write
             self.flushing = flush
+            self.dropped = dropped
         }
 
         /// Lines to stdout, written by a thread of their own (``LogLineWriter``): logging never
@@ -39,8 +42,11 @@ public struct JSONLogHandler: LogHandler {
             let writer = LogLineWriter(descriptor: STDOUT_FILENO) { dropped in
                 JSONLogHandler.droppedLinesNote(dropped, service: service, version: version)
             }
-            return Output(write: writer.write, flush: writer.flush)
+            return Output(write: writer.write, flush: writer.flush, dropped: { writer.droppedLines })
         }
+
+        /// Lines dropped so far because the output did not keep up.
+        public var droppedLines: Int { dropped() }
 
         func emit(_ line: [UInt8]) {
             write(line)

@@ -11,7 +11,9 @@ import Synchronization
 final class LogLineWriter: Sendable {
     private struct State {
         var pending: [UInt8] = []
+        /// Dropped since the last note.
         var dropped = 0
+        var droppedTotal = 0
         var writerIsAwake = false
         var flushWaiters: [DispatchSemaphore] = []
         var isClosing = false
@@ -46,6 +48,7 @@ final class LogLineWriter: Sendable {
         let wakesWriter = state.withLock { state -> Bool in
             guard !state.isClosing, state.pending.count + line.count <= capacity else {
                 state.dropped += 1
+                state.droppedTotal += 1
                 return false
             }
             state.pending.append(contentsOf: line)
@@ -53,6 +56,9 @@ final class LogLineWriter: Sendable {
         }
         if wakesWriter { wakeup.signal() }
     }
+
+    /// Lines dropped since the writer started, for the metric operators alert on.
+    var droppedLines: Int { state.withLock { $0.droppedTotal } }
 
     /// Returns once every line handed over before it is written (or dropped).
     func flush() {

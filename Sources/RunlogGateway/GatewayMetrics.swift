@@ -27,9 +27,9 @@ public final class GatewayMetrics: Sendable {
     private let openLogWriters: CoreMetrics.Gauge
     private let openDescriptors: CoreMetrics.Gauge
     private let logLinesDropped: CoreMetrics.Counter
-    /// How many operational log lines have been dropped so far, and how many of them the
-    /// counter has had.
+    /// How many operational log lines have been dropped so far.
     private let droppedLogLines: @Sendable () -> Int
+    /// How many of those the counter has had.
     private let droppedLogLinesCounted = Mutex(0)
 
     /// - Parameter droppedLogLines: how many operational log lines have been dropped so far

@@ -25,20 +25,14 @@ struct LiveFrames: Sendable {
     var last: Int64 { events.last?.sequence ?? previous }
 
     init(bytes: ByteBuffer, events: [Event], previous: Int64) {
+        let header = String(bytes.readableBytes, radix: 16) + "\r\n"
         var chunk = ByteBuffer()
-        chunk.reserveCapacity(bytes.readableBytes + 16)
-        chunk.writeString(String(bytes.readableBytes, radix: 16))
-        chunk.writeStaticString("\r\n")
-        self.init(chunk: chunk, headerLength: chunk.readableBytes, frames: bytes, events: events, previous: previous)
-    }
-
-    /// `chunk` holds the chunk's header (`headerLength` bytes) and gets `frames` and the chunk's end.
-    private init(chunk: ByteBuffer, headerLength: Int, frames: ByteBuffer, events: [Event], previous: Int64) {
-        var chunk = chunk
-        chunk.writeImmutableBuffer(frames)
+        chunk.reserveCapacity(header.utf8.count + bytes.readableBytes + 2)
+        chunk.writeString(header)
+        chunk.writeImmutableBuffer(bytes)
         chunk.writeStaticString("\r\n")
         self.chunk = chunk
-        self.bytes = chunk.getSlice(at: chunk.readerIndex + headerLength, length: frames.readableBytes)!
+        self.bytes = chunk.getSlice(at: chunk.readerIndex + header.utf8.count, length: bytes.readableBytes)!
         self.events = events
         self.previous = previous
     }

@@ -8,13 +8,19 @@ import RunlogStorage
 /// The retention policy's flags, shared by `runlog retention` and `runlog serve`.
 struct RetentionPolicyOptions: ParsableArguments {
     @Option(help: "Gzip the logs of runs completed longer ago than this (env RUNLOG_COMPRESS_AFTER).")
-    var compressAfter: HumanDuration = environment("COMPRESS_AFTER").flatMap(HumanDuration.init(argument:)) ?? HumanDuration(.seconds(7 * 86_400))
+    var compressAfter: HumanDuration = environment("COMPRESS_AFTER", as: HumanDuration.init(argument:)) ?? HumanDuration(.seconds(7 * 86_400))
 
     @Option(help: "Delete the logs of runs completed longer ago than this (env RUNLOG_DELETE_AFTER).")
-    var deleteAfter: HumanDuration = environment("DELETE_AFTER").flatMap(HumanDuration.init(argument:)) ?? HumanDuration(.seconds(90 * 86_400))
+    var deleteAfter: HumanDuration = environment("DELETE_AFTER", as: HumanDuration.init(argument:)) ?? HumanDuration(.seconds(90 * 86_400))
 
     @Flag(help: "Delete those runs' rows too, not only their logs (env RUNLOG_DELETE_ROWS=1).")
-    var deleteRows = environment("DELETE_ROWS") == "1"
+    var deleteRows = false
+
+    mutating func validate() throws {
+        // Read here rather than as the flag's default: a flag that defaults to true could not be turned off.
+        if !deleteRows { deleteRows = environment("DELETE_ROWS", as: Bool.init(switch:)) ?? false }
+        try EnvironmentDefaults.check()
+    }
 
     var policy: RetentionPolicy {
         RetentionPolicy(compressAfter: compressAfter.duration, deleteAfter: deleteAfter.duration, deleteRows: deleteRows)

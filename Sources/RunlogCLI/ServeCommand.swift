@@ -19,19 +19,19 @@ struct ServeCommand: AsyncParsableCommand {
     var host: String = environment("HOST") ?? "127.0.0.1"
 
     @Option(help: "Port to listen on (env RUNLOG_PORT).")
-    var port: Int = environment("PORT").flatMap { Int($0) } ?? 8080
+    var port: Int = environment("PORT", as: { Int($0) }) ?? 8080
 
     @Option(help: "Largest request body, like 16MiB (env RUNLOG_MAX_BODY_SIZE).")
-    var maxBodySize: ByteSize = environment("MAX_BODY_SIZE").flatMap(ByteSize.init(argument:)) ?? ByteSize(bytes: 16 << 20)
+    var maxBodySize: ByteSize = environment("MAX_BODY_SIZE", as: ByteSize.init(argument:)) ?? ByteSize(bytes: 16 << 20)
 
     @Option(help: "Heartbeat comment interval on idle event streams (env RUNLOG_HEARTBEAT).")
-    var heartbeat: HumanDuration = environment("HEARTBEAT").flatMap(HumanDuration.init(argument:)) ?? HumanDuration(.seconds(15))
+    var heartbeat: HumanDuration = environment("HEARTBEAT", as: HumanDuration.init(argument:)) ?? HumanDuration(.seconds(15))
 
     @Option(help: "How often live runs' counts and summaries are written to the catalog (env RUNLOG_PROGRESS_INTERVAL).")
-    var progressInterval: HumanDuration = environment("PROGRESS_INTERVAL").flatMap(HumanDuration.init(argument:)) ?? HumanDuration(.seconds(1))
+    var progressInterval: HumanDuration = environment("PROGRESS_INTERVAL", as: HumanDuration.init(argument:)) ?? HumanDuration(.seconds(1))
 
     @Option(help: "Run a retention pass at start-up and then this often, like 1h; off by default (env RUNLOG_RETENTION_INTERVAL).")
-    var retentionInterval: HumanDuration? = environment("RETENTION_INTERVAL").flatMap(HumanDuration.init(argument:))
+    var retentionInterval: HumanDuration?
 
     @OptionGroup(title: "Retention (with --retention-interval)") var retention: RetentionPolicyOptions
 
@@ -44,6 +44,12 @@ struct ServeCommand: AsyncParsableCommand {
     var corsOrigins: [String] = environment("CORS_ORIGINS").map { $0.split(separator: ",").map(String.init) } ?? []
 
     @OptionGroup var options: StorageOptions
+
+    mutating func validate() throws {
+        // Read here rather than as the option's default: an optional option takes none.
+        if retentionInterval == nil { retentionInterval = environment("RETENTION_INTERVAL", as: HumanDuration.init(argument:)) }
+        try EnvironmentDefaults.check()
+    }
 
     func run() async throws {
         // A reader of stdout that goes away (a log shipper, `| head`) costs the logs, not the

@@ -4,6 +4,7 @@ import Logging
 import RunlogCatalog
 import RunlogRuns
 import RunlogStorage
+import Synchronization
 
 /// Options shared by every command that opens the storage root. Each can also come from an
 /// environment variable `RUNLOG_<NAME>`; a flag wins over the variable.
@@ -12,22 +13,26 @@ struct StorageOptions: ParsableArguments {
     var storage: String = environment("STORAGE") ?? "./storage"
 
     @Option(help: "none, flush or fsync: when an append is acknowledged (env RUNLOG_DURABILITY).")
-    var durability: Durability = environment("DURABILITY").flatMap(Durability.init(rawValue:)) ?? .fsync
+    var durability: Durability = environment("DURABILITY", as: Durability.init(rawValue:)) ?? .fsync
 
     @Option(help: "Flush after this many buffered events (env RUNLOG_FLUSH_EVENTS).")
-    var flushEvents: Int = environment("FLUSH_EVENTS").flatMap { Int($0) } ?? 1024
+    var flushEvents: Int = environment("FLUSH_EVENTS", as: { Int($0) }) ?? 1024
 
     @Option(help: "Flush after this many buffered bytes, like 1MiB (env RUNLOG_FLUSH_BYTES).")
-    var flushBytes: ByteSize = environment("FLUSH_BYTES").flatMap(ByteSize.init(argument:)) ?? ByteSize(bytes: 1 << 20)
+    var flushBytes: ByteSize = environment("FLUSH_BYTES", as: ByteSize.init(argument:)) ?? ByteSize(bytes: 1 << 20)
 
     @Option(help: "Flush when the oldest buffered event has waited this long, like 10ms (env RUNLOG_FLUSH_INTERVAL).")
-    var flushInterval: HumanDuration = environment("FLUSH_INTERVAL").flatMap(HumanDuration.init(argument:)) ?? HumanDuration(.milliseconds(10))
+    var flushInterval: HumanDuration = environment("FLUSH_INTERVAL", as: HumanDuration.init(argument:)) ?? HumanDuration(.milliseconds(10))
 
     @Option(help: "Rotate the active segment at this size, like 64MiB (env RUNLOG_SEGMENT_SIZE).")
-    var segmentSize: ByteSize = environment("SEGMENT_SIZE").flatMap(ByteSize.init(argument:)) ?? ByteSize(bytes: 64 << 20)
+    var segmentSize: ByteSize = environment("SEGMENT_SIZE", as: ByteSize.init(argument:)) ?? ByteSize(bytes: 64 << 20)
 
     @Option(help: "Largest accepted event, like 1MiB (env RUNLOG_MAX_EVENT_SIZE).")
-    var maxEventSize: ByteSize = environment("MAX_EVENT_SIZE").flatMap(ByteSize.init(argument:)) ?? ByteSize(bytes: 1 << 20)
+    var maxEventSize: ByteSize = environment("MAX_EVENT_SIZE", as: ByteSize.init(argument:)) ?? ByteSize(bytes: 1 << 20)
+
+    func validate() throws {
+        try EnvironmentDefaults.check()
+    }
 
     var storeConfiguration: EventStoreConfiguration {
         var configuration = EventStoreConfiguration(root: storage)
@@ -85,8 +90,43 @@ extension StorageOptions {
     }
 }
 
+/// The value of `RUNLOG_<name>`, a default for the flag of the same name.
 func environment(_ name: String) -> String? {
     ProcessInfo.processInfo.environment["RUNLOG_" + name]
+}
+
+/// `RUNLOG_<name>` read by `parse`; nil when unset. A value that does not parse is nil too, and
+/// remembered: the command's `validate()` (``EnvironmentDefaults/check()``) then refuses to run,
+/// rather than run with the flag's default in place of what the operator meant.
+func environment<Value>(_ name: String, as parse: (String) -> Value?) -> Value? {
+    guard let text = environment(name) else { return nil }
+    guard let value = parse(text) else {
+        EnvironmentDefaults.rejected.withLock { $0["RUNLOG_" + name] = text }
+        return nil
+    }
+    return value
+}
+
+/// Environment variables whose values did not parse, for the commands to refuse.
+enum EnvironmentDefaults {
+    fileprivate static let rejected = Mutex<[String: String]>([:])
+
+    /// Fails with a one-line message naming a variable that did not parse.
+    static func check() throws {
+        guard let (name, value) = rejected.withLock({ $0.min { $0.key < $1.key } }) else { return }
+        throw CommandFailure(description: "environment variable \(name) has an invalid value '\(value)'")
+    }
+}
+
+extension Bool {
+    /// `1`, `true`, `yes` or `0`, `false`, `no`, as environment switches are written.
+    init?(switch text: String) {
+        switch text.lowercased() {
+        case "1", "true", "yes": self = true
+        case "0", "false", "no": self = false
+        default: return nil
+        }
+    }
 }
 
 extension Durability: ExpressibleByArgument {}

@@ -18,10 +18,11 @@ import Testing
         var stderr: String
     }
 
-    static func start(_ arguments: [String]) throws -> (Process, Pipe, Pipe) {
+    static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: runlog)
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let stdout = Pipe()
         let stderr = Pipe()
         process.standardOutput = stdout
@@ -31,20 +32,20 @@ import Testing
         return (process, stdout, stderr)
     }
 
-    static func run(_ arguments: [String]) async throws -> Output {
-        try await offPool { try runBlocking(arguments) }
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Output {
+        try await offPool { try runBlocking(arguments, environment: environment) }
     }
 
-    private static func runBlocking(_ arguments: [String]) throws -> Output {
-        let (process, stdout, stderr) = try start(arguments)
+    private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> Output {
+        let (process, stdout, stderr) = try start(arguments, environment: environment)
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
         let error = stderr.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         return Output(status: process.terminationStatus, stdout: String(decoding: output, as: UTF8.self), stderr: String(decoding: error, as: UTF8.self))
     }
 
-    static func retention(_ root: String, _ extra: [String] = []) async throws -> Output {
-        try await run(["retention", "--storage", root, "--as-of", today.rfc3339] + extra)
+    static func retention(_ root: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> Output {
+        try await run(["retention", "--storage", root, "--as-of", today.rfc3339] + extra, environment: environment)
     }
 
     @Test func printsATableOrJSONAndExitsZero() async throws {
@@ -67,7 +68,10 @@ import Testing
         #expect(report.asOf == today.rfc3339 && report.compressAfterSeconds == 7 * 86_400 && report.deleteAfterSeconds == 90 * 86_400)
         #expect(!FileManager.default.fileExists(atPath: fixture.logDirectory("run_old")))
 
-        let verbose = try await Self.retention(fixture.root, ["--verbose", "--delete-rows"])
+        let preview2 = try await Self.retention(fixture.root, ["--verbose", "--dry-run", "--delete-rows"])
+        #expect(preview2.stderr.contains("would delete row of ws_1/run_old"), "\(preview2.stderr)")
+        // RUNLOG_DELETE_ROWS as an operator writes it, `true` as well as `1`.
+        let verbose = try await Self.retention(fixture.root, ["--verbose"], environment: ["RUNLOG_DELETE_ROWS": "true"])
         #expect(verbose.status == 0)
         #expect(verbose.stderr.contains("delete row of ws_1/run_old"), "\(verbose.stderr)")
         #expect(verbose.stdout.contains("deleted rows"))
@@ -88,6 +92,12 @@ import Testing
             // One error line (argument parsing adds its usage hint below it).
             let errors = output.stderr.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
             #expect(errors.count == 1 && output.stderr.hasPrefix("Error: "), "\(arguments): \(output.stderr)")
+        }
+        // A variable that does not parse is refused, not taken for the default.
+        for (name, value) in [("RUNLOG_DELETE_ROWS", "maybe"), ("RUNLOG_DELETE_AFTER", "90 days")] {
+            let output = try await Self.run(["retention", "--storage", fixture.root], environment: [name: value])
+            #expect(output.status == 1)
+            #expect(output.stderr == "Error: environment variable \(name) has an invalid value '\(value)'\n")
         }
         #expect(FileManager.default.fileExists(atPath: fixture.logDirectory("run_old")))
     }

@@ -72,6 +72,13 @@ import Testing
         #expect(badSize.status != 0)
         #expect(badSize.error.contains("--segment-size"))
 
+        // A RUNLOG_<NAME> that does not parse is refused too, rather than replaced by the default.
+        for (name, value) in [("RUNLOG_DURABILITY", "fsnyc"), ("RUNLOG_SEGMENT_SIZE", "64MX"), ("RUNLOG_FLUSH_EVENTS", "ten")] {
+            let refused = try await run(["append", "ws_1", "run_1"] + storage, input: "{\"type\":\"console.line\"}\n", environment: [name: value])
+            #expect(refused.status == 1)
+            #expect(refused.error == "Error: environment variable \(name) has an invalid value '\(value)'\n")
+        }
+
         // Nothing refused reached the log.
         #expect(try await run(["read", "ws_1", "run_1"] + storage).output.split(separator: "\n").count == 2)
     }
@@ -89,6 +96,10 @@ import Testing
         #expect(issued.status == 0 && issued.output.split(separator: ".").count == 3, "\(issued.output)")
 
         // Without a key, a server bound beyond loopback refuses to start.
+        let badPort = try await run(["serve", "--storage", directory.path], environment: ["RUNLOG_PORT": "80a", "RUNLOG_RETENTION_INTERVAL": "1h"])
+        #expect(badPort.status == 1 && badPort.error == "Error: environment variable RUNLOG_PORT has an invalid value '80a'\n")
+        let badInterval = try await run(["serve", "--storage", directory.path], environment: ["RUNLOG_RETENTION_INTERVAL": "hourly"])
+        #expect(badInterval.status == 1 && badInterval.error == "Error: environment variable RUNLOG_RETENTION_INTERVAL has an invalid value 'hourly'\n")
         let refused = try await run(["serve", "--host", "0.0.0.0", "--port", "0", "--storage", directory.path], environment: [:])
         #expect(refused.status == 1 && refused.error.contains("refusing to serve 0.0.0.0 without access control"), "\(refused.output) \(refused.error)")
     }

@@ -7,3 +7,12 @@ func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
         Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
     }
 }
+
+/// Yields until `condition` holds. The test's time limit cancels the wait, which a plain
+/// `Task.yield()` loop would ignore, hanging the whole run instead of failing the test.
+func waitUntil(_ condition: () throws -> Bool) async throws {
+    while try !condition() {
+        try Task.checkCancellation()
+        await Task.yield()
+    }
+}

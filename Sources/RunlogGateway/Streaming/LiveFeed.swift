@@ -64,6 +64,12 @@ final class LiveFeed: Sendable {
 
     var readerCount: Int { state.withLock { $0.groups.values.reduce(0) { $0 + $1.readers.count } } }
 
+    /// The last sequence handed to the loops.
+    var position: Int64 { state.withLock { $0.position } }
+
+    /// Whether the feed waits for a backlogged loop's passes before reading on.
+    var isWaitingForLoops: Bool { state.withLock { $0.waiting != nil } }
+
     /// Adds a reader that has passed `position` (on `loop`); false if the feed has passed more,
     /// since the reader would miss events, or has stopped.
     func add(_ sender: LiveSender, on loop: any EventLoop, at position: Int64) -> Bool {

@@ -20,6 +20,9 @@ final class LiveFeeds: Sendable {
     /// How many runs (and formats) have a feed running.
     var count: Int { feeds.withLock { $0.count } }
 
+    /// The feed of `key`, if it has readers.
+    func feed(_ key: LiveFeed.Key) -> LiveFeed? { feeds.withLock { $0[key] } }
+
     /// How many streams are parked on the feeds.
     var readerCount: Int { feeds.withLock { $0.values.reduce(0) { $0 + $1.readerCount } } }
 

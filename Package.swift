@@ -139,9 +139,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Helpers the test targets share (not a product).
+        .target(
+            name: "RunlogTestSupport",
+            path: "Tests/RunlogTestSupport"
+        ),
         .testTarget(
             name: "RunlogGatewayTests",
             dependencies: [
+                "RunlogTestSupport",
                 "RunlogGateway",
                 "RunlogAuth",
                 "RunlogRuns",
@@ -167,6 +173,7 @@ let package = Package(
         .testTarget(
             name: "RunlogRetentionTests",
             dependencies: [
+                "RunlogTestSupport",
                 "RunlogRetention",
                 "RunlogRuns",
                 "RunlogCatalog",
@@ -183,6 +190,7 @@ let package = Package(
         .testTarget(
             name: "RunlogStorageTests",
             dependencies: [
+                "RunlogTestSupport",
                 "RunlogStorage",
                 // Built for the tests that run them as child processes.
                 "RunlogCrashHelper",

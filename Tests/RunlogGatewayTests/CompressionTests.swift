@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import RunlogRuns
 import RunlogStorage
+import RunlogTestSupport
 import Testing
 
 /// NDJSON downloads with `Accept-Encoding: gzip`: one gzip stream that real clients read whole,

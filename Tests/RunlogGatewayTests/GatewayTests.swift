@@ -9,6 +9,7 @@ import RunlogCatalog
 @testable import RunlogGateway
 import RunlogRuns
 import RunlogStorage
+import RunlogTestSupport
 import Testing
 
 /// A gateway on a fresh storage root, served on a real socket for the test.
@@ -273,13 +274,13 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
             }
             // All twenty are caught up and parked on the run's feeds (one per format), which
             // wait for events on their behalf...
-            try await waitUntil { gateway.feeds.readerCount >= 20 }
+            try await waitUntil("20 parked readers") { gateway.feeds.readerCount >= 20 }
             #expect(gateway.feeds.count == 2)
             #expect(runs.store.watcherCount(of: key) == 2)
             // ...then every client goes away: each stream must notice and let go, and the feeds stop.
             for reader in readers { reader.cancel() }
             try await http.shutdown()
-            try await waitUntil { gateway.feeds.count == 0 && runs.store.watcherCount(of: key) == 0 && gateway.alarms.count == 0 }
+            try await waitUntil("the feeds, watchers and alarms to go") { gateway.feeds.count == 0 && runs.store.watcherCount(of: key) == 0 && gateway.alarms.count == 0 }
             #expect(gateway.feeds.readerCount == 0)
         }
     }
@@ -299,7 +300,7 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
             ].map { arguments in
                 Task { try await CompressionTests.run("/usr/bin/curl", ["-sS", "--raw", "-N"] + arguments) }
             }
-            try await waitUntil { gateway.feeds.readerCount >= 3 }
+            try await waitUntil("3 parked readers") { gateway.feeds.readerCount >= 3 }
             for batch in [[1], [2, 3, 4], [5]] {
                 let lines = batch.map { #"{"type":"step.done","payload":{"n":\#($0)}}"# }
                 _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_c/events", method: .post, headers: ndjson, body: ByteBuffer(string: lines.joined(separator: "\n")))

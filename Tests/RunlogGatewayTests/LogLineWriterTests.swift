@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import RunlogStorage
+import RunlogTestSupport
 import Synchronization
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import RunlogCatalog
 import RunlogRetention
 import RunlogStorage
+import RunlogTestSupport
 import Testing
 
 /// `runlog retention` as cron runs it: a child process, its output and exit status, and

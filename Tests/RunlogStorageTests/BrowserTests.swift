@@ -1,4 +1,5 @@
 import Foundation
+import RunlogTestSupport
 import Testing
 
 /// Headless Chromium follows a live run with `EventSource` (the page at `/`) while the server

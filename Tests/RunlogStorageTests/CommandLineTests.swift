@@ -1,4 +1,5 @@
 import Foundation
+import RunlogTestSupport
 import Testing
 
 /// The `runlog` binary as a user runs it: exit codes, one-line errors, output.

@@ -1,3 +1,4 @@
+import RunlogTestSupport
 import Synchronization
 import Testing
 
@@ -99,14 +100,14 @@ import Testing
 
             // A ring during the wait ends it, and the reader leaves the run's watchers.
             let rung = Task { try await store.waitForEvents(of: key(), after: 0, orUntil: wakeup) }
-            while store.watcherCount(of: key()) == 0 { await Task.yield() }
+            try await waitUntil("a watcher") { store.watcherCount(of: key()) > 0 }
             wakeup.ring()
             #expect(try await rung.value == 0)
             #expect(store.watcherCount(of: key()) == 0)
 
             // New lines end it with the new last sequence.
             let woken = Task { try await store.waitForEvents(of: key(), after: 0, orUntil: wakeup) }
-            while store.watcherCount(of: key()) == 0 { await Task.yield() }
+            try await waitUntil("a watcher") { store.watcherCount(of: key()) > 0 }
             _ = try await store.append(try numbered(2), to: key())
             #expect(try await woken.value == 2)
             #expect(store.watcherCount(of: key()) == 0)

@@ -1,4 +1,5 @@
 import Foundation
+import RunlogTestSupport
 import Testing
 
 @testable import RunlogStorage
@@ -165,7 +166,7 @@ import Testing
             _ = try await store.append(try numbered(1), to: key())
             let watcher = Task { try await store.waitForEvents(of: key(), after: 1) }
             // A reader waiting for live events keeps the run.
-            while store.watcherCount(of: key()) == 0 { await Task.yield() }
+            try await waitUntil("a watcher") { store.watcherCount(of: key()) > 0 }
             var retired = 0
             for _ in 0..<3 { retired += store.releaseIdleResources(now: .now + .seconds(31)) }
             #expect(retired == 0)

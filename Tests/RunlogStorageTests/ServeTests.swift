@@ -1,4 +1,5 @@
 import Foundation
+import RunlogTestSupport
 import Testing
 
 /// `runlog serve` as a process, with `curl -N` as the SSE client.

@@ -1,4 +1,5 @@
 import Foundation
+import RunlogTestSupport
 import Synchronization
 import Testing
 

@@ -1,5 +1,6 @@
 import Foundation
 import RunlogStorage
+import RunlogTestSupport
 import Testing
 
 /// `runlog serve` under load, watched from outside: slow readers, many readers, churn.

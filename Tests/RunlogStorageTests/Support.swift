@@ -160,11 +160,3 @@ func expectStorageError(
         Issue.record("expected a StorageError, got \(error)", sourceLocation: sourceLocation)
     }
 }
-
-/// Runs blocking process or socket work on a thread of its own, never on the few threads of
-/// Swift's cooperative pool, which the other tests in this process need meanwhile.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-    }
-}

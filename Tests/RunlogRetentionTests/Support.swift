@@ -1,9 +1,0 @@
-import Foundation
-
-/// Runs blocking work (a process, a pipe) on a thread of its own, not on one of the cooperative
-/// pool's few threads, which the other tests in the process need.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.detachNewThread { continuation.resume(with: Result { try body() }) }
-    }
-}

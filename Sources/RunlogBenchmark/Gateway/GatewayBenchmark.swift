@@ -201,7 +201,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
         for count in readers {
             let run = "fan_\(count)"
             try await createRun(run, server: server, group: group)
-            let recorder = LatencyRecorder()
+            let recorder = LatencyRecorder(group: readerGroup)
             let before = server.residentBytes
             let channels = try await LiveReader.open(count, path: "/v1/workspaces/bench/runs/\(run)/events", port: server.port, group: readerGroup, recorder: recorder)
             let perReader = (server.residentBytes - before) / count
@@ -217,19 +217,20 @@ struct GatewayBenchmark: AsyncParsableCommand {
                 if let stamped { appendTimes.append(wallNanoseconds() - stamped) }
                 guard sent < events else { return nil }
                 sent += 1
-                // A steady rate: each append waits for its slot.
+                // A steady rate: each append waits for its slot (asleep: a polling wait would
+                // take the cores the server and the readers share).
                 next += interval
-                while ContinuousClock.now < next { usleep(200) }
+                try await Task.sleep(until: next, clock: .continuous)
                 stamped = wallNanoseconds()
                 return LoadRequest.post("/v1/workspaces/bench/runs/\(run)/events", body: Array(#"{"type":"bench.tick","payload":{"t":\#(stamped!)}}"#.utf8))
             }
             appendTimes.sort()
             let expected = events * count
             let deadline = ContinuousClock.now + .seconds(60)
-            while recorder.all.count < expected, ContinuousClock.now < deadline {
+            while recorder.count < expected, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(100))
             }
-            let samples = recorder.all.sorted()
+            let samples = try await recorder.all().sorted()
             for channel in channels { channel.close(promise: nil) }
             guard !samples.isEmpty else {
                 print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | 0 | | | | | \(perReader) B |")

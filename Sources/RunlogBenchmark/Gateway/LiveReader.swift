@@ -10,37 +10,60 @@ func wallNanoseconds() -> Int64 {
     return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
 }
 
-/// Append-to-delivery latencies of every event every reader got.
+/// Append-to-delivery latencies of every event every reader got, kept per event loop so that
+/// a reader records without taking a lock: the readers share the server's 2 cores, and a lock
+/// both loops take on every read is load-generator cost in the figures.
 final class LatencyRecorder: Sendable {
-    private let samples = Mutex<[Int64]>([])
+    private let loops: [NIOLoopBoundBox<[Int64]>]
+    private let recorded = Atomic<Int>(0)
 
-    func record(_ batch: [Int64]) {
-        samples.withLock { $0.append(contentsOf: batch) }
+    init(group: MultiThreadedEventLoopGroup) {
+        loops = group.makeIterator().map { NIOLoopBoundBox.makeBoxSendingValue([Int64](), eventLoop: $0) }
     }
 
-    func reset() {
-        samples.withLock { $0.removeAll(keepingCapacity: true) }
+    /// The samples of the readers on `loop`, to be touched on that loop only.
+    func samples(on loop: any EventLoop) -> NIOLoopBoundBox<[Int64]> {
+        loops.first { $0.eventLoop === loop }!
     }
 
-    var all: [Int64] { samples.withLock { $0 } }
+    /// Counts samples recorded on a loop, so a waiter can tell when all have arrived.
+    func counted(_ count: Int) {
+        recorded.add(count, ordering: .relaxed)
+    }
+
+    /// How many samples the readers have recorded so far.
+    var count: Int { recorded.load(ordering: .relaxed) }
+
+    /// Every sample recorded so far, gathered from each loop on the loop.
+    func all() async throws -> [Int64] {
+        var all: [Int64] = []
+        for box in loops {
+            all += try await box.eventLoop.submit { box.value }.get()
+        }
+        return all
+    }
 }
 
 /// One SSE subscriber as a channel handler (no task per reader): it sends its GET, then
 /// finds each event's `"t":<nanoseconds>` stamp in the stream and records how long ago the
-/// appender stamped it.
+/// appender stamped it. It scans each read in place, carrying only the scanner's state across
+/// reads, so it allocates nothing per read.
 final class LiveReader: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
 
     private let request: ByteBuffer
     private let recorder: LatencyRecorder
+    private let samples: NIOLoopBoundBox<[Int64]>
     private let connected: EventLoopPromise<Void>
-    private var carry: [UInt8] = []
-    private var headerSeen = false
-    private var pending: [Int64] = []
+    private var received = 0
+    /// How many bytes of `"t":` the scan has matched, and the stamp's digits so far once it has.
+    private var matched = 0
+    private var stamp: Int64?
 
-    init(request: ByteBuffer, recorder: LatencyRecorder, connected: EventLoopPromise<Void>) {
+    init(request: ByteBuffer, recorder: LatencyRecorder, loop: any EventLoop, connected: EventLoopPromise<Void>) {
         self.request = request
         self.recorder = recorder
+        self.samples = recorder.samples(on: loop)
         self.connected = connected
     }
 
@@ -49,50 +72,41 @@ final class LiveReader: ChannelInboundHandler, @unchecked Sendable {
         context.fireChannelActive()
     }
 
-    private static let stamp = Array(#""t":"#.utf8)
+    private static let marker: (UInt8, UInt8, UInt8, UInt8) = (UInt8(ascii: "\""), UInt8(ascii: "t"), UInt8(ascii: "\""), UInt8(ascii: ":"))
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         let now = wallNanoseconds()
-        var bytes = carry
-        bytes.append(contentsOf: buffer.readableBytesView)
-        if !headerSeen, bytes.count >= 12 {
-            headerSeen = true
-            connected.succeed(())
+        if received < 12 {
+            received += buffer.readableBytes
+            if received >= 12 { connected.succeed(()) }
         }
-        var index = 0
-        var lastComplete = 0
-        let stamp = Self.stamp
-        while index + stamp.count < bytes.count {
-            if bytes[index] == stamp[0], bytes[index + 1] == stamp[1], bytes[index + 2] == stamp[2], bytes[index + 3] == stamp[3] {
-                var cursor = index + 4
-                var value: Int64 = 0
-                while cursor < bytes.count, bytes[cursor] >= 48, bytes[cursor] <= 57 {
-                    value = value * 10 + Int64(bytes[cursor] - 48)
-                    cursor += 1
+        var found = 0
+        buffer.withUnsafeReadableBytes { bytes in
+            for byte in bytes {
+                if let value = stamp {
+                    if byte >= 48, byte <= 57 {
+                        stamp = value * 10 + Int64(byte - 48)
+                        continue
+                    }
+                    samples.value.append(now - value)
+                    found += 1
+                    stamp = nil
                 }
-                guard cursor < bytes.count else { break }  // the number may go on in the next read
-                pending.append(now - value)
-                index = cursor
-                lastComplete = cursor
-                continue
+                // `"t":` repeats no prefix of itself but its opening quote.
+                let expected = matched == 0 ? Self.marker.0 : matched == 1 ? Self.marker.1 : matched == 2 ? Self.marker.2 : Self.marker.3
+                if byte == expected {
+                    matched += 1
+                    if matched == 4 {
+                        matched = 0
+                        stamp = 0
+                    }
+                } else {
+                    matched = byte == Self.marker.0 ? 1 : 0
+                }
             }
-            index += 1
         }
-        // Keep the unscanned end, which may hold the start of a stamp.
-        let keepFrom = max(lastComplete, bytes.count - 24)
-        carry = Array(bytes[keepFrom...])
-        if pending.count >= 64 {
-            recorder.record(pending)
-            pending.removeAll(keepingCapacity: true)
-        }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if !pending.isEmpty {
-            recorder.record(pending)
-            pending.removeAll(keepingCapacity: true)
-        }
+        if found > 0 { recorder.counted(found) }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -101,7 +115,7 @@ final class LiveReader: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// Opens `count` readers of `path`; returns their channels once each has its response head.
-    static func open(_ count: Int, path: String, port: Int, group: any EventLoopGroup, recorder: LatencyRecorder) async throws -> [any Channel] {
+    static func open(_ count: Int, path: String, port: Int, group: MultiThreadedEventLoopGroup, recorder: LatencyRecorder) async throws -> [any Channel] {
         var channels: [any Channel] = []
         channels.reserveCapacity(count)
         let request = LoadRequest.get(path, accept: "text/event-stream", close: false)
@@ -117,7 +131,7 @@ final class LiveReader: ChannelInboundHandler, @unchecked Sendable {
                         let channel = try await ClientBootstrap(group: loop)
                             .channelInitializer { channel in
                                 channel.eventLoop.makeCompletedFuture {
-                                    try channel.pipeline.syncOperations.addHandler(LiveReader(request: request, recorder: recorder, connected: connected))
+                                    try channel.pipeline.syncOperations.addHandler(LiveReader(request: request, recorder: recorder, loop: loop, connected: connected))
                                 }
                             }
                             .connect(host: "127.0.0.1", port: port).get()

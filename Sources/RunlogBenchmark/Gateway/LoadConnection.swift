@@ -25,11 +25,11 @@ struct LoadConnection {
 
     /// Sends each request from `next` and waits for its response, until `next` returns nil.
     /// Fails on any status but 2xx.
-    func exchange(_ next: () -> ByteBuffer?) async throws {
+    func exchange(_ next: () async throws -> ByteBuffer?) async throws {
         try await channel.executeThenClose { inbound, outbound in
             var iterator = inbound.makeAsyncIterator()
             var pending = ByteBuffer()
-            while let request = next() {
+            while let request = try await next() {
                 try await outbound.write(request)
                 var response = ResponseParser()
                 while !response.parse(&pending) {

@@ -66,7 +66,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
         // The same deep page by OFFSET, as a baseline.
         let offsetQueue = try DatabaseQueue(path: path)
         let offset = try await median(50) {
-            _ = try await offsetQueue.read { db in
+            _ = try offsetQueue.read { db in
                 try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE workspace_id = 'ws_1' ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?", arguments: [limit, depth * limit])
             }
         }

@@ -168,7 +168,7 @@ import Testing
             // deletion moved to the trash before its row was updated.
             let directory = fixture.logDirectory("run_1")
             let segment = try #require(names(in: directory).first { $0.hasPrefix("events-") })
-            FileManager.default.createFile(atPath: directory + "/.\(segment).gz.99999.1.tmp", contents: Data([0x1f, 0x8b]))
+            #expect(FileManager.default.createFile(atPath: directory + "/.\(segment).gz.99999.1.tmp", contents: Data([0x1f, 0x8b])))
             let copy = fixture.root + "/copy"
             try FileManager.default.copyItem(atPath: directory + "/" + segment, toPath: copy)
             _ = try await fixture.store.archiveClosedSegments(of: fixture.key("run_1"))

@@ -12,7 +12,7 @@ enum CursorStep<Output> {
 extension CursorStep: Sendable where Output: Sendable {}
 
 /// A blocking cursor over a snapshot of a run's log: drive it from the I/O thread pool.
-protocol SnapshotCursor: AnyObject {
+protocol SnapshotCursor: AnyObject, SendableMetatype {
     associatedtype Output: Sendable
 
     func next() throws(StorageError) -> CursorStep<Output>

@@ -195,8 +195,11 @@ struct GatewayBenchmark: AsyncParsableCommand {
     // MARK: Live fan-out
 
     func fanOut(server: ServedProcess, group: any EventLoopGroup) async throws {
-        print("\n| readers on one run | rate | events | deliveries | p50 ms | p99 ms | max ms | append ms p50/p99 | server RSS per idle reader |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        // Per event, "first" is its latency to the first reader that got it (the append, the
+        // feed and one write) and "spread" the time from that reader to the last (the pass over
+        // the readers): what p99 is made of.
+        print("\n| readers on one run | rate | events | deliveries | p50 ms | p99 ms | max ms | append ms p50/p99 | first ms p50/p99 | spread ms p50/p99 | server RSS per idle reader |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         let readerGroup = MultiThreadedEventLoopGroup.singleton
         for count in readers {
             let run = "fan_\(count)"
@@ -230,21 +233,30 @@ struct GatewayBenchmark: AsyncParsableCommand {
             while recorder.count < expected, ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(100))
             }
-            let samples = try await recorder.all().sorted()
+            let deliveries = try await recorder.all()
             for channel in channels { channel.close(promise: nil) }
-            guard !samples.isEmpty else {
-                print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | 0 | | | | | \(perReader) B |")
+            guard !deliveries.isEmpty else {
+                print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | 0 | | | | | | | \(perReader) B |")
                 continue
             }
-            func milliseconds(_ quantile: Double) -> String {
-                String(format: "%.1f", Double(samples[min(samples.count - 1, Int(Double(samples.count) * quantile))]) / 1e6)
+            let samples = deliveries.map(\.latency).sorted()
+            var perEvent: [Int64: (first: Int64, last: Int64)] = [:]
+            for delivery in deliveries {
+                let seen = perEvent[delivery.stamp] ?? (.max, .min)
+                perEvent[delivery.stamp] = (min(seen.first, delivery.latency), max(seen.last, delivery.latency))
             }
-            let appendMilliseconds = String(format: "%.1f/%.1f", Double(appendTimes[appendTimes.count / 2]) / 1e6, Double(appendTimes[min(appendTimes.count - 1, appendTimes.count * 99 / 100)]) / 1e6)
-            print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | \(samples.count) of \(expected) | \(milliseconds(0.5)) | \(milliseconds(0.99)) | \(String(format: "%.1f", Double(samples.last!) / 1e6)) | \(appendMilliseconds) | \(format(Double(perReader))) B |")
+            let firsts = perEvent.values.map(\.first).sorted()
+            let spreads = perEvent.values.map { $0.last - $0.first }.sorted()
+            print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | \(samples.count) of \(expected) | \(milliseconds(samples, 0.5)) | \(milliseconds(samples, 0.99)) | \(milliseconds(samples, 1)) | \(milliseconds(appendTimes, 0.5))/\(milliseconds(appendTimes, 0.99)) | \(milliseconds(firsts, 0.5))/\(milliseconds(firsts, 0.99)) | \(milliseconds(spreads, 0.5))/\(milliseconds(spreads, 0.99)) | \(format(Double(perReader))) B |")
         }
     }
 
     // MARK: Helpers
+
+    /// The `quantile` of `sorted` nanoseconds, in milliseconds.
+    func milliseconds(_ sorted: [Int64], _ quantile: Double) -> String {
+        String(format: "%.1f", Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * quantile))]) / 1e6)
+    }
 
     func median(_ values: [Double]) -> Double {
         values.sorted()[values.count / 2]

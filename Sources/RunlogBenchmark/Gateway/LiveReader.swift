@@ -10,19 +10,25 @@ func wallNanoseconds() -> Int64 {
     return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
 }
 
+/// One event reaching one reader: when the appender stamped it, and how long after.
+struct Delivery {
+    let stamp: Int64
+    let latency: Int64
+}
+
 /// Append-to-delivery latencies of every event every reader got, kept per event loop so that
 /// a reader records without taking a lock: the readers share the server's 2 cores, and a lock
 /// both loops take on every read is load-generator cost in the figures.
 final class LatencyRecorder: Sendable {
-    private let loops: [NIOLoopBoundBox<[Int64]>]
+    private let loops: [NIOLoopBoundBox<[Delivery]>]
     private let recorded = Atomic<Int>(0)
 
     init(group: MultiThreadedEventLoopGroup) {
-        loops = group.makeIterator().map { NIOLoopBoundBox.makeBoxSendingValue([Int64](), eventLoop: $0) }
+        loops = group.makeIterator().map { NIOLoopBoundBox.makeBoxSendingValue([Delivery](), eventLoop: $0) }
     }
 
     /// The samples of the readers on `loop`, to be touched on that loop only.
-    func samples(on loop: any EventLoop) -> NIOLoopBoundBox<[Int64]> {
+    func samples(on loop: any EventLoop) -> NIOLoopBoundBox<[Delivery]> {
         loops.first { $0.eventLoop === loop }!
     }
 
@@ -35,8 +41,8 @@ final class LatencyRecorder: Sendable {
     var count: Int { recorded.load(ordering: .relaxed) }
 
     /// Every sample recorded so far, gathered from each loop on the loop.
-    func all() async throws -> [Int64] {
-        var all: [Int64] = []
+    func all() async throws -> [Delivery] {
+        var all: [Delivery] = []
         for box in loops {
             all += try await box.eventLoop.submit { box.value }.get()
         }
@@ -53,7 +59,7 @@ final class LiveReader: ChannelInboundHandler, @unchecked Sendable {
 
     private let request: ByteBuffer
     private let recorder: LatencyRecorder
-    private let samples: NIOLoopBoundBox<[Int64]>
+    private let samples: NIOLoopBoundBox<[Delivery]>
     private let connected: EventLoopPromise<Void>
     private var received = 0
     /// How many bytes of `"t":` the scan has matched, and the stamp's digits so far once it has.
@@ -89,7 +95,7 @@ final class LiveReader: ChannelInboundHandler, @unchecked Sendable {
                         stamp = value * 10 + Int64(byte - 48)
                         continue
                     }
-                    samples.value.append(now - value)
+                    samples.value.append(Delivery(stamp: value, latency: now - value))
                     found += 1
                     stamp = nil
                 }

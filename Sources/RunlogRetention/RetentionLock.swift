@@ -17,6 +17,9 @@ public final class RetentionLock: Sendable {
     }
 
     deinit {
+        // Unlocked before it is closed: a process spawned meanwhile holds a copy of the
+        // descriptor until it execs, and the lock would last as long as that copy.
+        flock(descriptor, LOCK_UN)
         close(descriptor)
     }
 

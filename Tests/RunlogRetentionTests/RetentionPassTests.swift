@@ -159,6 +159,25 @@ import Testing
         }
     }
 
+    /// A process spawned while a pass holds the lock has a copy of its descriptor until it
+    /// execs, and a `flock` lasts while any copy is open: the pass unlocks, not just closes, or
+    /// the next pass finds the lock taken (seen in a full test run that spawns processes).
+    @Test func aPassThatEndedLeavesTheLockFreeWhileACopyOfItsDescriptorIsOpen() throws {
+        let root = NSTemporaryDirectory() + "runlog-lock-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var lock: RetentionLock? = try RetentionLock.acquire(root: root)
+        // As a spawned child's descriptor table would: a second descriptor for the same open file.
+        let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap { Int32($0) }
+        let held = try #require(descriptors.first { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == root + "/.retention.lock" })
+        let copy = dup(held)
+        #expect(copy >= 0)
+        defer { close(copy) }
+        withExtendedLifetime(lock) {}
+        lock = nil
+        #expect(throws: Never.self) { _ = try RetentionLock.acquire(root: root) }
+    }
+
     @Test func finishesWhatAnInterruptedPassLeft() async throws {
         try await withFixture { fixture in
             let lines = try await fixture.makeRun("run_1", events: 300, createdAt: daysAgo(10), completedAt: daysAgo(9))

@@ -130,6 +130,22 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: temporary))
         await store.shutdown()
     }
+
+    /// A process spawned while an archive is written holds a copy of the temporary file's
+    /// descriptor until it execs; the file's lock must not outlive its writer with it.
+    @Test func aTemporaryFileLockEndsWithItsWriterThoughACopyOfItsDescriptorIsOpen() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let temporary = directory.path + "/.events-1-2.ndjson.gz.1.2.tmp"
+        var writer: PosixFile? = try PosixFile(path: temporary, flags: O_WRONLY | O_CREAT)
+        #expect(try writer!.tryLockExclusively())
+        let copy = dup(writer!.descriptor)
+        #expect(copy >= 0)
+        defer { close(copy) }
+        writer = nil
+        let recovery = try PosixFile(path: temporary, flags: O_RDONLY)
+        #expect(try recovery.tryLockExclusively())
+    }
 }
 
 /// Its appends are sequential, so they wait behind every other suite of a full parallel run:

@@ -11,6 +11,7 @@ import Darwin
 final class PosixFile {
     let descriptor: Int32
     let path: String
+    private var isLocked = false
 
     /// Opens `path` with `flags` (and `mode` when creating).
     init(path: String, flags: Int32, mode: mode_t = 0o644) throws(SystemError) {
@@ -21,6 +22,9 @@ final class PosixFile {
     }
 
     deinit {
+        // Unlocked before it is closed: a process spawned meanwhile holds a copy of the
+        // descriptor until it execs, and the lock would last as long as that copy.
+        if isLocked { flock(descriptor, LOCK_UN) }
         close(descriptor)
     }
 
@@ -88,7 +92,10 @@ final class PosixFile {
 
     /// Takes an exclusive advisory lock without waiting; false when another holder has it.
     func tryLockExclusively() throws(SystemError) -> Bool {
-        if Self.retryingInterrupts({ flock(descriptor, LOCK_EX | LOCK_NB) }) == 0 { return true }
+        if Self.retryingInterrupts({ flock(descriptor, LOCK_EX | LOCK_NB) }) == 0 {
+            isLocked = true
+            return true
+        }
         if errno == EWOULDBLOCK { return false }
         throw SystemError("flock", path: path, errno: errno)
     }

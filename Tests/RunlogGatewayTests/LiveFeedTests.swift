@@ -14,12 +14,9 @@ import Testing
 /// slices, events that arrive during a pass, and a loop that falls behind.
 @Suite(.timeLimit(.minutes(1))) struct LiveFeedTests {
     @Test func aPassGoesOnWithWhatArrivedAndABackloggedLoopHoldsTheFeedBack() async throws {
-        let root = NSTemporaryDirectory() + "runlog-feed-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer {
-            do { try FileManager.default.removeItem(atPath: root) } catch { Issue.record("cleanup: \(error)") }
-        }
-        var configuration = EventStoreConfiguration(root: root)
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var configuration = EventStoreConfiguration(root: directory.path)
         configuration.durability = .flush
         let logger = Logger(label: "test")
         let store = EventStore(configuration: configuration, logger: logger)

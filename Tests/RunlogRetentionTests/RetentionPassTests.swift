@@ -2,6 +2,7 @@ import Foundation
 import RunlogCatalog
 import RunlogRetention
 import RunlogStorage
+import RunlogTestSupport
 import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct RetentionPassTests {
@@ -163,9 +164,9 @@ import Testing
     /// execs, and a `flock` lasts while any copy is open: the pass unlocks, not just closes, or
     /// the next pass finds the lock taken (seen in a full test run that spawns processes).
     @Test func aPassThatEndedLeavesTheLockFreeWhileACopyOfItsDescriptorIsOpen() throws {
-        let root = NSTemporaryDirectory() + "runlog-lock-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: root) }
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let root = directory.path
         var lock: RetentionLock? = try RetentionLock.acquire(root: root)
         // As a spawned child's descriptor table would: a second descriptor for the same open file.
         let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap { Int32($0) }

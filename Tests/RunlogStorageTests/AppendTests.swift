@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RunlogTestSupport
 import Testing
 
 @testable import RunlogStorage

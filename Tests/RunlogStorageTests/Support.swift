@@ -1,44 +1,11 @@
 import Foundation
 import Logging
 import NIOCore
+import RunlogTestSupport
 import Synchronization
 import Testing
 
 @testable import RunlogStorage
-
-/// A fresh directory under the system temp dir, removed by `remove()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() {
-        var template = Array((NSTemporaryDirectory() + "runlog-test-XXXXXX").utf8CString)
-        let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(created != nil, "mkdtemp failed")
-        path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
-    }
-
-    func remove() {
-        do {
-            try FileManager.default.removeItem(atPath: path)
-        } catch {
-            Issue.record("could not remove \(path): \(error)")
-        }
-    }
-
-    /// Removes a directory that exited processes' children may still be writing to (a browser
-    /// profile): retries for up to five seconds, then records the failure.
-    func removeEventually() {
-        for _ in 0..<50 {
-            do {
-                try FileManager.default.removeItem(atPath: path)
-                return
-            } catch {
-                usleep(100_000)
-            }
-        }
-        remove()
-    }
-}
 
 /// Log messages kept in memory, to assert on what the engine reports.
 final class CapturedLogs: Sendable {

@@ -184,7 +184,7 @@ public struct Gateway: Sendable {
 
     func append(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let key = try runKey(context)
-        let contentType = (request.headers[.contentType] ?? "application/x-ndjson").lowercased()
+        let contentType = (request.headers.firstValue(.contentType) ?? "application/x-ndjson").lowercased()
         let isJSON: Bool
         if contentType.hasPrefix("application/json") {
             isJSON = true

@@ -47,4 +47,19 @@ import Testing
         #expect(object["request_id"] as? String == "plain")
         #expect(line.contains(#""request_id":"plain""#))
     }
+
+    @Test func theIDsComeFirstInAFixedOrderAndTheOtherFieldsByName() throws {
+        let fields: Logger.Metadata = [
+            "zeta": "1", "run_id": "r", "alpha": "2", "trace_id": "t", "event_type": "http.request", "workspace_id": "w", "request_id": "q", "mid": "3",
+        ]
+        let line = String(decoding: JSONLogHandler.line(level: .info, message: "m", fields: fields, label: "l", service: "s", version: "v"), as: UTF8.self)
+        let keys = line.split(separator: ",").map { $0.drop { $0 == "{" }.split(separator: ":")[0] }
+        #expect(
+            keys == [
+                #""timestamp""#, #""level""#, #""service""#, #""version""#, #""event_type""#, #""message""#, #""request_id""#, #""trace_id""#,
+                #""workspace_id""#, #""run_id""#, #""alpha""#, #""mid""#, #""zeta""#, #""logger""#,
+            ]
+        )
+        #expect(line.contains(#""event_type":"http.request""#))
+    }
 }

@@ -113,6 +113,8 @@ import Testing
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
         _ = try await curl(["-XPOST", base, "-H", "traceparent: 00-\(trace)-00f067aa0ba902b7-01", "-H", "X-Request-Id: req-42", "-d", #"{"run_id":"run_1"}"#])
         _ = try await curl([base + "/run_missing?access_token=secret-token-text"])
+        // No route takes DELETE: the ids come from the path itself.
+        _ = try await curl(["-XDELETE", base + "/run_1"])
         kill(server.processIdentifier, SIGTERM)
         let rest = await read(logs) { _ in false }
         server.waitUntilExit()
@@ -135,6 +137,8 @@ import Testing
         let missing = try #require(requests.first { ($0["path"] as? String)?.hasSuffix("/run_missing") == true })
         #expect(missing["run_id"] as? String == "run_missing" && missing["status"] as? String == "404")
         #expect((missing["request_id"] as? String)?.count == 16)
+        let unrouted = try #require(requests.first { $0["method"] as? String == "DELETE" })
+        #expect(unrouted["workspace_id"] as? String == "ws_1" && unrouted["run_id"] as? String == "run_1" && unrouted["status"] as? String == "405", "\(unrouted)")
         #expect(!(started + rest).contains("secret-token-text"))
     }
 }

@@ -70,8 +70,6 @@ public struct JSONLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    static let leadingKeys = ["request_id", "trace_id", "workspace_id", "run_id"]
-
     public func log(event: LogEvent) {
         var fields = event.metadata ?? [:]
         if !metadata.isEmpty { fields.merge(metadata) { event, _ in event } }
@@ -97,19 +95,37 @@ public struct JSONLogHandler: LogHandler {
             line.append(UInt8(ascii: ":"))
             JSONText.append(value, to: &line)
         }
+        // One pass sorts the fields out: the ids an operator searches by first, in a fixed
+        // order, then the rest by name.
+        var eventType = "log"
+        var ids: (request: String?, trace: String?, workspace: String?, run: String?)
+        var others: [(key: String, value: Logger.MetadataValue)] = []
+        others.reserveCapacity(fields.count)
+        for (key, value) in fields {
+            switch key {
+            case "event_type": eventType = text(value)
+            case "request_id": ids.request = text(value)
+            case "trace_id": ids.trace = text(value)
+            case "workspace_id": ids.workspace = text(value)
+            case "run_id": ids.run = text(value)
+            default: others.append((key, value))
+            }
+        }
+        others.sort { $0.key < $1.key }
         add("timestamp", Timestamp.now().rfc3339)
         add("level", level.rawValue)
         add("service", service)
         add("version", version)
-        add("event_type", fields["event_type"].map(text) ?? "log")
+        add("event_type", eventType)
         add("message", message)
-        for key in leadingKeys {
-            if let value = fields[key] { add(key, text(value)) }
-        }
-        let others = fields.lazy.filter { $0.key != "event_type" && !leadingKeys.contains($0.key) }.sorted { $0.key < $1.key }
+        if let id = ids.request { add("request_id", id) }
+        if let id = ids.trace { add("trace_id", id) }
+        if let id = ids.workspace { add("workspace_id", id) }
+        if let id = ids.run { add("run_id", id) }
         for (key, value) in others { add(key, text(value)) }
         add("logger", label)
-        line += [UInt8(ascii: "}"), UInt8(ascii: "\n")]
+        line.append(UInt8(ascii: "}"))
+        line.append(UInt8(ascii: "\n"))
         return line
     }
 

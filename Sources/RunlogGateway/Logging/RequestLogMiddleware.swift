@@ -12,13 +12,18 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
-        let requestID = request.headers[.requestID].flatMap { $0.count <= 128 ? $0 : nil } ?? RequestID.next()
-        var metadata: Logger.Metadata = [
-            "event_type": "http.request", "request_id": .string(requestID), "method": .string(request.method.rawValue),
-            "path": .string(request.uri.path),
-        ]
-        if let traceID = request.headers[.traceparent].flatMap(Self.traceID) { metadata["trace_id"] = .string(traceID) }
-        let (workspaceID, runID) = Self.ids(inPath: request.uri.path)
+        let requestID = request.headers.firstValue(.requestID).flatMap { $0.count <= 128 ? $0 : nil } ?? RequestID.next()
+        // Room for every field the line gets, so that the dictionary never grows: this runs
+        // once per request.
+        var metadata = Logger.Metadata(minimumCapacity: 12)
+        metadata["event_type"] = "http.request"
+        metadata["request_id"] = .string(requestID)
+        metadata["method"] = .string(request.method.rawValue)
+        metadata["path"] = .string(request.uri.path)
+        if let traceID = request.headers.firstValue(.traceparent).flatMap(Self.traceID) { metadata["trace_id"] = .string(traceID) }
+        // A matched route has parsed the path already; an unmatched one is split here.
+        let (workspaceID, runID) =
+            context.endpointPath == nil ? Self.ids(inPath: request.uri.path) : (context.parameters.get("ws"), context.parameters.get("run"))
         if let workspaceID { metadata["workspace_id"] = .string(workspaceID) }
         if let runID { metadata["run_id"] = .string(runID) }
         do {

@@ -181,4 +181,18 @@ import Testing
         #expect(RawJSON.string(forKey: "level", in: Array(#"{"x":tru,"level":"error"}"#.utf8)) == nil)
         #expect(RawJSON.string(forKey: "level", in: Array(#""level""#.utf8)) == nil)
     }
+
+    @Test func findsTheKeyWhereverItsBytesFirstAppear() {
+        // The byte search that rules payloads out must not rule out any that hold the key.
+        #expect(RawJSON.string(forKey: "level", in: Array(#"{"a":"level","level":"error"}"#.utf8)) == "error")
+        #expect(RawJSON.string(forKey: "level", in: Array(#"{"a":"\"level\"","level":"error"}"#.utf8)) == "error")
+        #expect(RawJSON.string(forKey: "level", in: Array(#"{"levels":"error","xlevel":"error"}"#.utf8)) == nil)
+        #expect(RawJSON.string(forKey: "level", in: Array(#"{"line":"the level is \"level\"","n":1}"#.utf8)) == nil)
+        #expect(RawJSON.string(forKey: "level", in: Array(#"{"level":"#.utf8)) == nil)
+        #expect(RawJSON.string(forKey: "level", in: Array(#"""#.utf8)) == nil)
+        #expect(RawJSON.string(forKey: "level", in: [UInt8]()) == nil)
+        // A slice of a larger buffer, as the summary passes payloads.
+        let line = Array(#"{"payload":{"level":"error"},"level":"info"}"#.utf8)
+        #expect(RawJSON.string(forKey: "level", in: line[11..<28]) == "error")
+    }
 }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A batch of producer events, validated and ready to append.
 ///
 /// Parsing checks every event (a JSON object, valid UTF-8, a well-formed `type`, only known
@@ -247,10 +253,10 @@ private enum FieldName {
 
     init(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) {
         let name = UnsafeBufferPointer(rebasing: bytes[range])
-        if name.elementsEqual("type".utf8) { self = .type }
-        else if name.elementsEqual("payload".utf8) { self = .payload }
-        else if name.elementsEqual("event_id".utf8) { self = .eventID }
-        else if name.elementsEqual("source".utf8) { self = .source }
+        if Self.is(name, "type") { self = .type }
+        else if Self.is(name, "payload") { self = .payload }
+        else if Self.is(name, "event_id") { self = .eventID }
+        else if Self.is(name, "source") { self = .source }
         else {
             let text = String(decoding: name.prefix(64), as: UTF8.self)
             switch text {
@@ -258,6 +264,12 @@ private enum FieldName {
             default: self = .unknown(text)
             }
         }
+    }
+
+    /// Whether `name` is `literal`: a length check and a `memcmp`, as this runs for every
+    /// field of every event appended.
+    private static func `is`(_ name: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+        name.count == literal.utf8CodeUnitCount && (name.isEmpty || memcmp(name.baseAddress!, literal.utf8Start, name.count) == 0)
     }
 }
 

@@ -33,6 +33,36 @@ import Testing
         #expect(batch.payload(at: 0) == nil)
     }
 
+    @Test func stringsAreCheckedWhereverTheirSpecialBytesFall() throws {
+        // The scanner skips plain ASCII eight bytes at a time: put each kind of special
+        // byte at every offset of strings of many lengths, across those words.
+        func event(_ string: [UInt8]) -> [UInt8] {
+            Array(#"{"type":"a.b","payload":{"line":""#.utf8) + string + Array(#""}}"#.utf8)
+        }
+        for length in 1...27 {
+            for position in 0..<length {
+                var plain = Array(repeating: UInt8(ascii: "a"), count: length)
+                plain[position] = UInt8(ascii: "~")
+                let accepted = try EventBatch(ndjson: event(plain))
+                #expect(accepted.payload(at: 0).map(Array.init) == Array(#"{"line":""#.utf8) + plain + Array(#""}"#.utf8))
+                for bad: [UInt8] in [[0x01], [0x1F], [0x00], [0xFF], [0xC3], [0xED, 0xA0, 0x80], [UInt8(ascii: "\\"), UInt8(ascii: "x")]] {
+                    var string = plain
+                    string.replaceSubrange(position...position, with: bad)
+                    #expect(rejection(bytes: event(string)) != nil, "\(bad) at \(position) of \(length)")
+                }
+                for good: [UInt8] in [Array("é".utf8), Array("😀".utf8), Array(#"\""#.utf8), Array(#"\\"#.utf8), Array(#"\u00e9"#.utf8), [0x7F], [0x20]] {
+                    var string = plain
+                    string.replaceSubrange(position...position, with: good)
+                    #expect(rejection(bytes: event(string)) == nil, "\(good) at \(position) of \(length)")
+                }
+                // A bare quote ends the string early, and what follows is not JSON.
+                var quoted = plain
+                quoted[position] = UInt8(ascii: "\"")
+                #expect(rejection(bytes: event(quoted)) != nil, "a quote at \(position) of \(length)")
+            }
+        }
+    }
+
     @Test func parsesJSONObjectAndArray() throws {
         #expect(try EventBatch(json: Array(#"{"type":"a.b"}"#.utf8)).count == 1)
         #expect(try EventBatch(json: Array(#" [ {"type":"a.b"} , {"type":"c.d","event_id":"x1"} ] "#.utf8)).count == 2)
@@ -158,6 +188,12 @@ import Testing
             #expect(EventIdentifier.isGenerated(Array(id.utf8)))
         }
         #expect(ids[0].dropFirst(4).prefix(10) == "01M81B5HBV")  // 48-bit time of 2026-11-22T10:00:00.123Z, computed independently
+    }
+
+    @Test func marksPayloadsThatSpanLinesWhereverTheBreakFalls() throws {
+        let body = "[{\"type\":\"a.b\",\"payload\":{\"a\":1}},{\"type\":\"a.b\",\"payload\":{\"a\":\n1}},{\"type\":\"a.b\",\"payload\":[1,\r2]},{\"type\":\"a.b\",\"payload\":{\"s\":\"x\"}\n}]"
+        let batch = try EventBatch(json: Array(body.utf8))
+        #expect(batch.events.map(\.payloadHasLineBreaks) == [false, true, true, false])
     }
 
     @Test func compactsPrettyPrintedPayloads() {

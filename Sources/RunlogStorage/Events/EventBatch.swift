@@ -235,11 +235,9 @@ public struct EventBatch: Sendable {
         try EventType.validate(scanner.bytes, type)
         if let eventID { try EventIdentifier.validateProducerID(scanner.bytes, eventID) }
         var hasLineBreaks = false
-        if let payload {
-            for offset in payload where scanner.bytes[offset] == 0x0A || scanner.bytes[offset] == 0x0D {
-                hasLineBreaks = true
-                break
-            }
+        if let payload, let base = scanner.bytes.baseAddress {
+            // Whitespace between tokens only (strings cannot hold raw line breaks), so rare.
+            hasLineBreaks = memchr(base + payload.lowerBound, 0x0A, payload.count) != nil || memchr(base + payload.lowerBound, 0x0D, payload.count) != nil
         }
         return Event(type: type, eventID: eventID, source: source, payload: payload, payloadHasLineBreaks: hasLineBreaks, line: line)
     }
@@ -286,8 +284,11 @@ public enum EventType {
         }
     }
 
+    /// Built once: interpolated on every call, it cost more than the check (this runs per event).
+    private static let rule = "'type' must be dot-namespaced lowercase like 'run.started' (segments of [a-z][a-z0-9_-]*, at most \(maxLength) characters)"
+
     static func validate(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(JSONScanner.Failure) {
-        let reason = "'type' must be dot-namespaced lowercase like 'run.started' (segments of [a-z][a-z0-9_-]*, at most \(maxLength) characters)"
+        let reason = rule
         guard !range.isEmpty, range.count <= maxLength else { throw .init(reason: reason) }
         var segments = 1
         var atSegmentStart = true

@@ -121,6 +121,8 @@ struct JSONScanner {
         index += 1  // opening quote
         var escaped = false
         while index < end {
+            skipPlainASCII()
+            guard index < end else { break }
             let byte = bytes[index]
             if byte < 0x80 {
                 if byte == UInt8(ascii: "\"") {
@@ -139,6 +141,26 @@ struct JSONScanner {
             }
         }
         throw failure("expected the end of a string")
+    }
+
+    /// Skips string bytes that need no look, eight at a time: printable ASCII other than a
+    /// quote or a backslash. Producer strings are mostly that, and this is the append path's
+    /// inner loop.
+    private mutating func skipPlainASCII() {
+        guard let base = bytes.baseAddress else { return }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while index + 8 <= end {
+            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            // A high bit set: a multi-byte scalar. Below 0x20: a control character. Then
+            // the bytes equal to a quote or a backslash (the classic zero-byte tests).
+            let control = (word &- ones &* 0x20) & ~word
+            let quote = word ^ (ones &* 0x22)
+            let backslash = word ^ (ones &* 0x5C)
+            let special = word | control | ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash)
+            guard special & highs == 0 else { return }
+            index += 8
+        }
     }
 
     private mutating func scanEscape() throws(Failure) {

@@ -77,8 +77,7 @@ public struct EventBatch: Sendable {
             var lineNumber = 0
             while lineStart < buffer.count {
                 lineNumber += 1
-                var lineEnd = lineStart
-                while lineEnd < buffer.count && buffer[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+                let lineEnd = Self.endOfLine(in: buffer, from: lineStart)
                 let next = lineEnd + 1
                 var scanner = JSONScanner(buffer, from: lineStart, to: lineEnd, maxDepth: limits.maxDepth)
                 scanner.skipWhitespace()
@@ -102,6 +101,14 @@ public struct EventBatch: Sendable {
         self.body = body
         self.events = events
         self.hasProducerEventIDs = events.contains { $0.eventID != nil }
+    }
+
+    /// The offset of the first newline at or after `start`, or the end of `buffer`.
+    private static func endOfLine(in buffer: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        guard let base = buffer.baseAddress, let found = memchr(base + start, Int32(UInt8(ascii: "\n")), buffer.count - start) else {
+            return buffer.count
+        }
+        return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
     }
 
     /// Parses a JSON body: one event object, or an array of them. Rejections name the

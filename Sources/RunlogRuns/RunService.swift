@@ -120,11 +120,14 @@ public final class RunService: Service, Sendable {
 
         // Fold the new events (not the duplicates) into the live summary.
         let createdAt = receipt.createdAt?.millisecondsSinceEpoch ?? 0
-        var folded = Set<Int64>()
+        // New events have rising sequences in batch order, from `first`; a repeat within the
+        // batch has one already seen, and a duplicate of a stored event one below `first`.
+        var lastFolded = first - 1
         var started = false
         var completed = false
         let (builder, status) = liveRun.state.withLock { state -> (SummaryBuilder, RunStatus) in
-            for (index, sequence) in receipt.sequences.enumerated() where sequence >= first && folded.insert(sequence).inserted {
+            for (index, sequence) in receipt.sequences.enumerated() where sequence > lastFolded {
+                lastFolded = sequence
                 let type = batch.type(at: index)
                 state.builder.fold(sequence: sequence, type: type, createdAt: createdAt, payload: batch.payload(at: index))
                 if type == "run.started" { started = true }

@@ -165,11 +165,20 @@ func expectRunError(_ matches: (RunError) -> Bool, sourceLocation: SourceLocatio
                 #"{"type":"task.error","event_id":"e\#(index % 5)","payload":"boom \#(index)"}"#
             ), to: key())
         }
+        // A repeat within one batch, between new events, and a duplicate of a stored event.
+        _ = try await service.append(try ndjson(
+            #"{"type":"task.error","event_id":"fresh","payload":"again"}"#,
+            #"{"type":"console.line"}"#,
+            #"{"type":"task.error","event_id":"fresh","payload":"again"}"#,
+            #"{"type":"task.error","event_id":"e1","payload":"old"}"#,
+            #"{"type":"console.line"}"#
+        ), to: key())
         let live = try await service.summary(key())
         let rebuilt = try await service.rebuild(key()).summary(status: "running", exitCode: nil)
         #expect(live == rebuilt)
-        #expect(live.countsByType["task.error"] == 5)  // duplicates by event_id were not counted
-        #expect(live.lastError?.message == "boom 4")
+        #expect(live.countsByType["task.error"] == 6)  // duplicates by event_id were not counted
+        #expect(live.countsByType["console.line"] == 22)
+        #expect(live.lastError?.message == "again")
         try await environment.stop()
     }
 }

@@ -258,10 +258,10 @@ private enum FieldName {
 
     init(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) {
         let name = UnsafeBufferPointer(rebasing: bytes[range])
-        if Self.is(name, "type") { self = .type }
-        else if Self.is(name, "payload") { self = .payload }
-        else if Self.is(name, "event_id") { self = .eventID }
-        else if Self.is(name, "source") { self = .source }
+        if Self.name(name, is: "type") { self = .type }
+        else if Self.name(name, is: "payload") { self = .payload }
+        else if Self.name(name, is: "event_id") { self = .eventID }
+        else if Self.name(name, is: "source") { self = .source }
         else {
             let text = String(decoding: name.prefix(64), as: UTF8.self)
             switch text {
@@ -273,7 +273,7 @@ private enum FieldName {
 
     /// Whether `name` is `literal`: a length check and a `memcmp`, as this runs for every
     /// field of every event appended.
-    private static func `is`(_ name: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+    private static func name(_ name: UnsafeBufferPointer<UInt8>, is literal: StaticString) -> Bool {
         name.count == literal.utf8CodeUnitCount && (name.isEmpty || memcmp(name.baseAddress!, literal.utf8Start, name.count) == 0)
     }
 }
@@ -292,10 +292,9 @@ public enum EventType {
     }
 
     /// Built once: interpolated on every call, it cost more than the check (this runs per event).
-    private static let rule = "'type' must be dot-namespaced lowercase like 'run.started' (segments of [a-z][a-z0-9_-]*, at most \(maxLength) characters)"
+    private static let reason = "'type' must be dot-namespaced lowercase like 'run.started' (segments of [a-z][a-z0-9_-]*, at most \(maxLength) characters)"
 
     static func validate(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(JSONScanner.Failure) {
-        let reason = rule
         guard !range.isEmpty, range.count <= maxLength else { throw .init(reason: reason) }
         var segments = 1
         var atSegmentStart = true

@@ -10,12 +10,10 @@ public enum RawJSON {
     /// The value of top-level member `key` if the bytes are an object holding it as a string
     /// without escapes; nil otherwise.
     public static func string(forKey key: String, in bytes: some Collection<UInt8>) -> String? {
-        bytes.withContiguousStorageIfAvailable { string(forKey: key, in: $0) } ?? Array(bytes).withUnsafeBufferPointer { string(forKey: key, in: $0) }
-    }
-
-    private static func string(forKey key: String, in buffer: UnsafeBufferPointer<UInt8>) -> String? {
         var key = key
-        return key.withUTF8 { string(forKey: $0, in: buffer) }
+        return key.withUTF8 { name in
+            bytes.withContiguousStorageIfAvailable { string(forKey: name, in: $0) } ?? Array(bytes).withUnsafeBufferPointer { string(forKey: name, in: $0) }
+        }
     }
 
     private static func string(forKey name: UnsafeBufferPointer<UInt8>, in buffer: UnsafeBufferPointer<UInt8>) -> String? {

@@ -187,14 +187,23 @@ let package = Package(
             name: "RunlogCatalogTests",
             dependencies: ["RunlogCatalog"]
         ),
+        // The `runlog` binary as users run it: commands, `serve` under curl, Chromium and load.
+        .testTarget(
+            name: "RunlogCLITests",
+            dependencies: [
+                "RunlogTestSupport",
+                "RunlogStorage",
+                // Built for the tests, which run it as a child process.
+                "RunlogCLI",
+            ]
+        ),
         .testTarget(
             name: "RunlogStorageTests",
             dependencies: [
                 "RunlogTestSupport",
                 "RunlogStorage",
-                // Built for the tests that run them as child processes.
+                // Built for the crash tests, which run it as a child process.
                 "RunlogCrashHelper",
-                "RunlogCLI",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]

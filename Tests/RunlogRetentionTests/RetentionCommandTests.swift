@@ -8,10 +8,7 @@ import Testing
 /// `runlog retention` as cron runs it: a child process, its output and exit status, and
 /// SIGKILL at random moments.
 @Suite(.timeLimit(.minutes(5))) struct RetentionCommandTests {
-    static var runlog: String {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("runlog").path
-    }
+    static let runlog = builtProduct("runlog")
 
     struct Output {
         var status: Int32

@@ -7,10 +7,7 @@ import Testing
 /// A child process appends under `fsync` (with rotation and archiving going on) and is
 /// SIGKILLed at a random moment; after recovery every acknowledged event must be there.
 @Suite(.timeLimit(.minutes(10))) struct CrashTests {
-    static var helper: String {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        return URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("RunlogCrashHelper").path
-    }
+    static let helper = builtProduct("RunlogCrashHelper")
 
     /// The acknowledged events in the helper's output: `ack id:sequence,id:sequence`, whole lines only.
     static func acknowledgements(in text: String) -> [String: Int64] {

@@ -1,5 +1,5 @@
 import Foundation
-import RunlogStorage
+import RunlogStorage  // OpenFileLimit, to hold thousands of client sockets
 import RunlogTestSupport
 import Testing
 

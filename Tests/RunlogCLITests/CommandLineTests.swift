@@ -4,9 +4,7 @@ import Testing
 
 /// The `runlog` binary as a user runs it: exit codes, one-line errors, output.
 @Suite(.timeLimit(.minutes(1))) struct CommandLineTests {
-    static var runlog: String {
-        URL(fileURLWithPath: CrashTests.helper).deletingLastPathComponent().appendingPathComponent("runlog").path
-    }
+    static let runlog = builtProduct("runlog")
 
     struct Result: Sendable {
         var status: Int32

@@ -36,6 +36,9 @@ struct GatewayBenchmark: AsyncParsableCommand {
     @Flag(help: "Small sizes, for a quick check that everything runs.")
     var quick = false
 
+    @Flag(inversion: .prefixedNo, help: "Also measure single appends and fan-out against servers that store nothing (baseline-server).")
+    var baselines = true
+
     enum Part: String, ExpressibleByArgument, CaseIterable { case appends, downloads, fanout }
 
     @Option(help: "Which measurements to run (appends, downloads, fanout); all by default.")
@@ -90,19 +93,34 @@ struct GatewayBenchmark: AsyncParsableCommand {
         ) { root in
             try await Workload.appendRunlog(root: root, durability: storeDurability, batchSize: 1000, events: 1_000_000 / scale)
         }
-        try await compareAppends(
+        let singles = try await compareAppends(
             "single events, one run", run: "single", body: line, eventsPerBody: 1, connections: 64, requests: 2000 / scale, server: server, group: group
         ) { root in
             try await Workload.appendRunlogConcurrently(root: root, durability: storeDurability, appenders: 64, events: 128_000 / scale)
         }
+        guard baselines else { return }
+        // The same requests to servers that store nothing: what the framework, the kernel and
+        // this load generator leave on these cores.
+        print("\n| single events, 64 connections, to a server that stores nothing | events/s | runlog / it |")
+        print("|---|---:|---:|")
+        for (kind, name) in [(BaselineServer.Kind.hummingbird, "Hummingbird, empty append handler"), (.nio, "bare SwiftNIO handler")] {
+            let baseline = try await ServedProcess.baseline(kind)
+            defer { baseline.stop() }
+            var rates: [Double] = []
+            for _ in 0..<repetitions {
+                rates.append(try await appendRate(run: "single", body: line, eventsPerBody: 1, connections: 64, requests: 2000 / scale, server: baseline, group: group))
+            }
+            print("| \(name) | \(format(median(rates))) | \(ratio(singles, median(rates))) |")
+        }
     }
 
     /// Prints one row: HTTP appends to a fresh run against the same appends to the engine in
-    /// this process, medians over the repetitions.
+    /// this process, medians over the repetitions. Returns the HTTP median.
+    @discardableResult
     func compareAppends(
         _ name: String, run: String, body: [UInt8], eventsPerBody: Int, connections: Int, requests: Int,
         server: ServedProcess, group: any EventLoopGroup, engine: (_ root: String) async throws -> Measurement
-    ) async throws {
+    ) async throws -> Double {
         var httpRates: [Double] = []
         var engineRates: [Double] = []
         for repetition in 0..<repetitions {
@@ -117,6 +135,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
         }
         let events = connections * requests * eventsPerBody
         print("| \(name) | \(connections) | \(events) | \(format(median(httpRates))) | \(format(median(engineRates))) | \(ratio(median(httpRates), median(engineRates))) |")
+        return median(httpRates)
     }
 
     // MARK: Download and replay
@@ -198,57 +217,67 @@ struct GatewayBenchmark: AsyncParsableCommand {
         // Per event, "first" is its latency to the first reader that got it (the append, the
         // feed and one write) and "spread" the time from that reader to the last (the pass over
         // the readers): what p99 is made of.
-        print("\n| readers on one run | rate | events | deliveries | p50 ms | p99 ms | max ms | append ms p50/p99 | first ms p50/p99 | spread ms p50/p99 | server RSS per idle reader |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-        let readerGroup = MultiThreadedEventLoopGroup.singleton
+        print("\n| readers on one run | server | rate | events | deliveries | p50 ms | p99 ms | max ms | append ms p50/p99 | first ms p50/p99 | spread ms p50/p99 | server RSS per idle reader |")
+        print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        // Each count against runlog, then against a bare SwiftNIO server that stores nothing
+        // and writes each event to each reader at once: the same readers, appender and cores.
+        let baseline = baselines ? try await ServedProcess.baseline(.nio) : nil
+        defer { baseline?.stop() }
         for count in readers {
-            let run = "fan_\(count)"
-            try await createRun(run, server: server, group: group)
-            let recorder = LatencyRecorder(group: readerGroup)
-            let before = server.residentBytes
-            let channels = try await LiveReader.open(count, path: "/v1/workspaces/bench/runs/\(run)/events", port: server.port, group: readerGroup, recorder: recorder)
-            let perReader = (server.residentBytes - before) / count
-            let events = fanOutRate * (quick ? 2 : fanOutSeconds)
-            let connection = try await LoadConnection.connect(port: server.port, group: group)
-            let interval = Duration.nanoseconds(1_000_000_000 / fanOutRate)
-            var next = ContinuousClock.now
-            var sent = 0
-            var stamped: Int64?
-            var appendTimes: [Int64] = []
-            try await connection.exchange {
-                // This closure runs between exchanges: the last append has just been answered.
-                if let stamped { appendTimes.append(wallNanoseconds() - stamped) }
-                guard sent < events else { return nil }
-                sent += 1
-                // A steady rate: each append waits for its slot (asleep: a polling wait would
-                // take the cores the server and the readers share).
-                next += interval
-                try await Task.sleep(until: next, clock: .continuous)
-                stamped = wallNanoseconds()
-                return LoadRequest.post("/v1/workspaces/bench/runs/\(run)/events", body: Array(#"{"type":"bench.tick","payload":{"t":\#(stamped!)}}"#.utf8))
-            }
-            appendTimes.sort()
-            let expected = events * count
-            let deadline = ContinuousClock.now + .seconds(60)
-            while recorder.count < expected, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(100))
-            }
-            let deliveries = try await recorder.all()
-            for channel in channels { channel.close(promise: nil) }
-            guard !deliveries.isEmpty else {
-                print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | 0 | | | | | | | \(perReader) B |")
-                continue
-            }
-            let samples = deliveries.map(\.latency).sorted()
-            var perEvent: [Int64: (first: Int64, last: Int64)] = [:]
-            for delivery in deliveries {
-                let seen = perEvent[delivery.stamp] ?? (.max, .min)
-                perEvent[delivery.stamp] = (min(seen.first, delivery.latency), max(seen.last, delivery.latency))
-            }
-            let firsts = perEvent.values.map(\.first).sorted()
-            let spreads = perEvent.values.map { $0.last - $0.first }.sorted()
-            print("| \(format(Double(count))) | \(fanOutRate)/s | \(events) | \(samples.count) of \(expected) | \(milliseconds(samples, 0.5)) | \(milliseconds(samples, 0.99)) | \(milliseconds(samples, 1)) | \(milliseconds(appendTimes, 0.5))/\(milliseconds(appendTimes, 0.99)) | \(milliseconds(firsts, 0.5))/\(milliseconds(firsts, 0.99)) | \(milliseconds(spreads, 0.5))/\(milliseconds(spreads, 0.99)) | \(format(Double(perReader))) B |")
+            try await fanOut(to: count, server: server, name: "runlog", group: group)
+            if let baseline { try await fanOut(to: count, server: baseline, name: "bare SwiftNIO, a pass per batch", group: group) }
         }
+    }
+
+    /// One row: `count` SSE readers of a new run on `server`, and appends at the steady rate.
+    func fanOut(to count: Int, server: ServedProcess, name: String, group: any EventLoopGroup) async throws {
+        let readerGroup = MultiThreadedEventLoopGroup.singleton
+        let run = "fan_\(count)"
+        try await createRun(run, server: server, group: group)
+        let recorder = LatencyRecorder(group: readerGroup)
+        let before = server.residentBytes
+        let channels = try await LiveReader.open(count, path: "/v1/workspaces/bench/runs/\(run)/events", port: server.port, group: readerGroup, recorder: recorder)
+        let perReader = (server.residentBytes - before) / count
+        let events = fanOutRate * (quick ? 2 : fanOutSeconds)
+        let connection = try await LoadConnection.connect(port: server.port, group: group)
+        let interval = Duration.nanoseconds(1_000_000_000 / fanOutRate)
+        var next = ContinuousClock.now
+        var sent = 0
+        var stamped: Int64?
+        var appendTimes: [Int64] = []
+        try await connection.exchange {
+            // This closure runs between exchanges: the last append has just been answered.
+            if let stamped { appendTimes.append(wallNanoseconds() - stamped) }
+            guard sent < events else { return nil }
+            sent += 1
+            // A steady rate: each append waits for its slot (asleep: a polling wait would
+            // take the cores the server and the readers share).
+            next += interval
+            try await Task.sleep(until: next, clock: .continuous)
+            stamped = wallNanoseconds()
+            return LoadRequest.post("/v1/workspaces/bench/runs/\(run)/events", body: Array(#"{"type":"bench.tick","payload":{"t":\#(stamped!)}}"#.utf8))
+        }
+        appendTimes.sort()
+        let expected = events * count
+        let deadline = ContinuousClock.now + .seconds(60)
+        while recorder.count < expected, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let deliveries = try await recorder.all()
+        for channel in channels { channel.close(promise: nil) }
+        guard !deliveries.isEmpty else {
+            print("| \(format(Double(count))) | \(name) | \(fanOutRate)/s | \(events) | 0 | | | | | | | \(perReader) B |")
+            return
+        }
+        let samples = deliveries.map(\.latency).sorted()
+        var perEvent: [Int64: (first: Int64, last: Int64)] = [:]
+        for delivery in deliveries {
+            let seen = perEvent[delivery.stamp] ?? (.max, .min)
+            perEvent[delivery.stamp] = (min(seen.first, delivery.latency), max(seen.last, delivery.latency))
+        }
+        let firsts = perEvent.values.map(\.first).sorted()
+        let spreads = perEvent.values.map { $0.last - $0.first }.sorted()
+        print("| \(format(Double(count))) | \(name) | \(fanOutRate)/s | \(events) | \(samples.count) of \(expected) | \(milliseconds(samples, 0.5)) | \(milliseconds(samples, 0.99)) | \(milliseconds(samples, 1)) | \(milliseconds(appendTimes, 0.5))/\(milliseconds(appendTimes, 0.99)) | \(milliseconds(firsts, 0.5))/\(milliseconds(firsts, 0.99)) | \(milliseconds(spreads, 0.5))/\(milliseconds(spreads, 0.99)) | \(format(Double(perReader))) B |")
     }
 
     // MARK: Helpers

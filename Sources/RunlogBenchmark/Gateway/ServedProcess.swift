@@ -3,7 +3,7 @@ import NIOCore
 import NIOPosix
 
 /// A server the gateway benchmark drives: `runlog serve` (release build, next to this
-/// executable) or nginx, as a child process on a loopback port.
+/// executable), a ``BaselineServer`` or nginx, as a child process on a loopback port.
 final class ServedProcess {
     let process: Process
     let port: Int
@@ -41,6 +41,13 @@ final class ServedProcess {
         let port = try freePort()
         // One JSON log line per request, as in production; written away, not kept.
         return try await start(executable, ["serve", "--port", String(port), "--storage", storage] + arguments, port: port, name: "runlog")
+    }
+
+    /// ``BaselineServer`` of `kind` (this executable's hidden subcommand).
+    static func baseline(_ kind: BaselineServer.Kind) async throws -> ServedProcess {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        let port = try freePort()
+        return try await start(executable, ["baseline-server", "--kind", kind.rawValue, "--port", String(port)], port: port, name: "baseline \(kind.rawValue)")
     }
 
     /// nginx from Debian serving `root` with sendfile, or nil when it is not installed.

@@ -81,6 +81,7 @@ public struct Gateway: Sendable {
     /// The application to run as a service (with the store and the run service beside it).
     public func makeApplication() -> some ApplicationProtocol {
         let logger = self.logger
+        let metrics = self.metrics
         return Application(
             router: makeRouter(),
             server: HTTPServerBuilder { responder in
@@ -88,7 +89,8 @@ public struct Gateway: Sendable {
                     base: HTTP1Channel(
                         responder: responder,
                         configuration: .init(additionalChannelHandlers: [ReceiveBufferSizing(logger: logger), FileRegionSender(logger: logger), LiveSender()])
-                    )
+                    ),
+                    metrics: metrics
                 )
             },
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runlog"),

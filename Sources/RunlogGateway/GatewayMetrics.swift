@@ -27,6 +27,8 @@ public final class GatewayMetrics: Sendable {
     private let openLogWriters: CoreMetrics.Gauge
     private let openDescriptors: CoreMetrics.Gauge
     private let logLinesDropped: CoreMetrics.Counter
+    private let connectionTasks: Meter
+    private let streamTasks: Meter
     /// How many operational log lines have been dropped so far.
     private let droppedLogLines: @Sendable () -> Int
     /// How many of those the counter has had.
@@ -54,6 +56,8 @@ public final class GatewayMetrics: Sendable {
         openLogWriters = CoreMetrics.Gauge(label: "runlog_open_log_writers", factory: factory)
         openDescriptors = CoreMetrics.Gauge(label: "runlog_process_open_fds", factory: factory)
         logLinesDropped = CoreMetrics.Counter(label: "runlog_log_lines_dropped_total", factory: factory)
+        connectionTasks = Meter(label: "runlog_server_tasks", dimensions: [("kind", "connection")], factory: factory)
+        streamTasks = Meter(label: "runlog_server_tasks", dimensions: [("kind", "stream")], factory: factory)
         self.droppedLogLines = droppedLogLines
     }
 
@@ -94,6 +98,21 @@ public final class GatewayMetrics: Sendable {
     /// A stream opened (`change` 1) or closed (-1); `format` is sse, ndjson or ndjson_follow.
     func readers(_ format: String, change: Double) {
         Meter(label: "runlog_stream_readers", dimensions: [("format", format)], factory: factory).increment(by: change)
+    }
+
+    /// What a task of the server's is for: serving a connection's requests, or taking a parked
+    /// live stream up (which holds no task while parked).
+    enum TaskKind {
+        case connection, stream
+    }
+
+    /// Runs `body`, counted as a running task of `kind`: with the open descriptors, what tells
+    /// that connections which came and went left nothing behind.
+    func counting<T>(_ kind: TaskKind, _ body: () async throws -> T) async rethrows -> T {
+        let meter = kind == .connection ? connectionTasks : streamTasks
+        meter.increment()
+        defer { meter.decrement() }
+        return try await body()
     }
 
     /// Files of whole-log downloads sent with sendfile, bypassing user space.

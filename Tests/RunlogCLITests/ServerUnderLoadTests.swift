@@ -139,6 +139,10 @@ import Testing
     }
 
     static let sseReaders = #"runlog_stream_readers{format="sse"}"#
+    /// Tasks serving connections: a scrape of `/metrics` comes on a connection of its own, so
+    /// the fewest it can see is 1.
+    static let connectionTasks = #"runlog_server_tasks{kind="connection"}"#
+    static let streamTasks = #"runlog_server_tasks{kind="stream"}"#
 
     /// `total` SSE readers spread evenly over `runCount` runs, all held at once; then one event
     /// per run reaches every one of them.
@@ -244,7 +248,7 @@ import Testing
         try await holdReaders(10_000, over: 1_000)
     }
 
-    @Test func connectionChurnLeavesDescriptorsThreadsAndMemoryAsTheyWere() async throws {
+    @Test func connectionChurnLeavesDescriptorsTasksThreadsAndMemoryAsTheyWere() async throws {
         let server = try await ServerProcess(arguments: ["--durability", "none"])
         defer { server.stop() }
         #expect(try RawConnection.request(port: server.port, "POST", "/v1/workspaces/ws_1/runs", body: #"{"run_id":"run_1"}"#).status == 201)
@@ -267,12 +271,16 @@ import Testing
         // Warm-up: pools, caches and thread pools reach their working size.
         try await offPool { for index in 0..<100 { try cycle(index) } }
         #expect(try await server.waitForMetric(Self.sseReaders, toBe: 0) == 0)
+        #expect(try await server.waitForMetric(Self.connectionTasks, toBe: 1) == 1)
         let descriptors = server.openDescriptors
         let threads = server.threads
         let memory = server.residentBytes
 
         try await offPool { for index in 0..<1_000 { try cycle(index) } }
         #expect(try await server.waitForMetric(Self.sseReaders, toBe: 0) == 0)
+        // No task is left serving a connection that went, nor taking up a stream that ended.
+        #expect(try await server.waitForMetric(Self.connectionTasks, toBe: 1) == 1)
+        #expect(try server.metric(Self.streamTasks) == 0)
         // Closed sockets are released as the server notices them, and idle worker threads of
         // Swift's executor exit after a few seconds of idleness; allow it that.
         let end = ContinuousClock.now + .seconds(30)

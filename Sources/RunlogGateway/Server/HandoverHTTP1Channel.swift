@@ -14,6 +14,7 @@ struct HandoverHTTP1Channel: ServerChildChannel {
     typealias Value = HTTP1Channel.Value
 
     let base: HTTP1Channel
+    let metrics: GatewayMetrics
 
     /// A request part out of order: a head inside a body, or a body where a head was due.
     struct UnexpectedPart: Error {}
@@ -23,16 +24,18 @@ struct HandoverHTTP1Channel: ServerChildChannel {
     }
 
     func handle(value connection: Value, logger: Logger) async {
-        do {
-            try await withTaskCancellationHandler {
-                try await serve(connection)
-            } onCancel: {
-                connection.channel.close(mode: .input, promise: nil)
+        await metrics.counting(.connection) {
+            do {
+                try await withTaskCancellationHandler {
+                    try await serve(connection)
+                } onCancel: {
+                    connection.channel.close(mode: .input, promise: nil)
+                }
+            } catch {
+                // As Hummingbird: a connection that failed to read or write is closed, and the
+                // client sees that; the server carries on.
+                logger.trace("a connection ended on an error", metadata: ["error": "\(error)"])
             }
-        } catch {
-            // As Hummingbird: a connection that failed to read or write is closed, and the
-            // client sees that; the server carries on.
-            logger.trace("a connection ended on an error", metadata: ["error": "\(error)"])
         }
     }
 

@@ -54,7 +54,8 @@ final class ParkingStream: @unchecked Sendable {
             while try await streamer.advance(to: &writer, progress: &progress, caughtUp: &caughtUp) {
                 if try await streamer.park(with: connection, progress: progress) {
                     // The feed writes new events from the event loop until the stream is needed again.
-                    streamer.signal.wakeup.whenRung { Task { await self.resume() } }
+                    let metrics = streamer.services.metrics
+                    streamer.signal.wakeup.whenRung { Task { await metrics.counting(.stream) { await self.resume() } } }
                     return
                 }
             }

@@ -468,6 +468,32 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
         }
     }
 
+    /// A file larger than one `sendfile` goes out as several regions: whole, in order, and
+    /// exactly as stored.
+    @Test func aFileLargerThanOneSendfileGoesOutWholeInRegions() async throws {
+        try await withGateway { client, _, runs in
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_r"}"#))
+            let pad = String(repeating: "y", count: 300)
+            let lines = (1...12_000).map { #"{"type":"console.line","payload":{"n":\#($0),"pad":"\#(pad)"}}"# }
+            let appended = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_r/events", method: .post, headers: ndjson, body: ByteBuffer(string: lines.joined(separator: "\n")))
+            #expect(appended.status == .ok)
+            try await runs.store.flush()
+            let key = try RunKey(workspace: "ws_1", run: "run_r")
+            let snapshot = try await runs.store.snapshot(of: key)
+            #expect(snapshot.closedSegments.isEmpty)
+            let stored = try Data(contentsOf: URL(fileURLWithPath: snapshot.directory + "/events.ndjson"))
+            // Three whole regions and a part of one.
+            #expect(stored.count > 3 * FileRegionSender.regionSize && stored.count % FileRegionSender.regionSize != 0)
+            let download = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_r/events", method: .get)
+            #expect(download.status == .ok)
+            let received = Data(download.body.readableBytesView)
+            // Compared whole, reported by the first difference (a diff of megabytes would take minutes).
+            let firstDifference = zip(received, stored).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                ?? (received.count == stored.count ? nil : min(received.count, stored.count))
+            #expect(firstDifference == nil, "the download differs from the stored file from byte \(firstDifference ?? 0) on")
+        }
+    }
+
     @Test func hostileBodiesAreRefused() async throws {
         try await withGateway { client, _, runs in
             _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_1"}"#))

@@ -20,6 +20,8 @@ final class FileRegionSender: ChannelOutboundHandler, RemovableChannelHandler {
 
     private static let prefix: (UInt64, UInt64) = (.random(in: .min ... .max), .random(in: .min ... .max))
     private static let ticketLength = 24
+    /// The most one `sendfile` sends (as nginx's `sendfile_max_chunk`).
+    static let regionSize = 1 << 20
     private static let lastID = Atomic<UInt64>(0)
 
     private let logger: Logger
@@ -67,7 +69,6 @@ final class FileRegionSender: ChannelOutboundHandler, RemovableChannelHandler {
                 throw ChannelError.inappropriateOperationForState
             }
             let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
-            let region = FileRegion(fileHandle: handle, readerIndex: 0, endIndex: Int(file.length))
             let written = context.eventLoop.makePromise(of: Void.self)
             let logger = self.logger
             written.futureResult.whenComplete { _ in
@@ -78,9 +79,19 @@ final class FileRegionSender: ChannelOutboundHandler, RemovableChannelHandler {
                 }
             }
             written.futureResult.cascade(to: promise)
-            // Below the codec, which takes only ByteBuffers: the HTTP/1 encoder frames the region.
+            // Below the codec, which takes only ByteBuffers: the HTTP/1 encoder frames each region.
             let codec = try context.pipeline.syncOperations.context(handlerType: HTTP1ToHTTPServerCodec.self)
-            codec.write(NIOAny(HTTPServerResponsePart.body(.fileRegion(region))), promise: written)
+            // In regions of a bounded size: the event loop makes one `sendfile` per region, and
+            // one for a whole file would hold the loop (and every connection on it) for as long
+            // as a fast client takes the file.
+            let length = Int(file.length)
+            var start = 0
+            while start < length {
+                let end = min(start + Self.regionSize, length)
+                let region = FileRegion(fileHandle: handle, readerIndex: start, endIndex: end)
+                codec.write(NIOAny(HTTPServerResponsePart.body(.fileRegion(region))), promise: end == length ? written : nil)
+                start = end
+            }
         } catch {
             // A ticket without its file: the body cannot be completed, so the connection goes.
             logger.error("a download's file was not there to send", metadata: ["error": "\(error)"])

@@ -224,7 +224,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
         print("\n| readers on one run | server | rate | events | deliveries | p50 ms | p99 ms | max ms | append ms p50/p99 | first ms p50/p99 | spread ms p50/p99 | server RSS per idle reader |")
         print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         // Each count against runlog, then against a bare SwiftNIO server that stores nothing
-        // and writes each event to each reader at once: the same readers, appender and cores.
+        // (``ReaderRegistry``): the same readers, appender and cores.
         let baseline = baselines ? try await ServedProcess.baseline(.nio) : nil
         defer { baseline?.stop() }
         for count in readers {

@@ -1,8 +1,6 @@
 import ArgumentParser
 import Hummingbird
 import NIOCore
-import NIOHTTP1
-import NIOPosix
 
 /// `runlog-bench baseline-server`: a server that answers the gateway benchmark's requests and
 /// stores nothing, so that the benchmark can say, in the same run, how much of a figure is
@@ -11,7 +9,8 @@ import NIOPosix
 /// - `hummingbird`: the append route in Hummingbird with an empty handler (the body read,
 ///   a small JSON answer): the ceiling for single appends on this stack and these cores.
 /// - `nio`: the same appends, and SSE readers that get each appended body as a frame, on
-///   bare SwiftNIO: the ceiling for live fan-out with a one-write-per-reader server.
+///   bare SwiftNIO: a simpler fan-out than runlog's, without a framework or storage, to tell
+///   runlog's share of a fan-out latency from the readers', the kernel's and the cores'.
 struct BaselineServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "baseline-server",

@@ -33,8 +33,11 @@ final class ServedProcess {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
+    /// This benchmark's own executable; release builds put `runlog` beside it.
+    private static let benchmarkExecutable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+
     static func runlog(storage: String, arguments: [String]) async throws -> ServedProcess {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().appendingPathComponent("runlog").path
+        let executable = benchmarkExecutable.deletingLastPathComponent().appendingPathComponent("runlog").path
         guard FileManager.default.isExecutableFile(atPath: executable) else {
             throw LoadConnection.Failure(description: "\(executable) is missing: build everything with `swift build -c release`")
         }
@@ -45,9 +48,8 @@ final class ServedProcess {
 
     /// ``BaselineServer`` of `kind` (this executable's hidden subcommand).
     static func baseline(_ kind: BaselineServer.Kind) async throws -> ServedProcess {
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
         let port = try freePort()
-        return try await start(executable, ["baseline-server", "--kind", kind.rawValue, "--port", String(port)], port: port, name: "baseline \(kind.rawValue)")
+        return try await start(benchmarkExecutable.path, ["baseline-server", "--kind", kind.rawValue, "--port", String(port)], port: port, name: "baseline \(kind.rawValue)")
     }
 
     /// nginx from Debian serving `root` with sendfile, or nil when it is not installed.

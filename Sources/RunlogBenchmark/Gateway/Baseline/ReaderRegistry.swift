@@ -13,7 +13,7 @@ final class ReaderRegistry: Sendable {
     final class Readers {
         var channels: [ObjectIdentifier: any Channel] = [:]
         /// Frames published since the current pass took its bytes.
-        var pending: ByteBuffer?
+        var pending = ByteBuffer()
         var passing = false
     }
 
@@ -41,19 +41,19 @@ final class ReaderRegistry: Sendable {
             box.eventLoop.execute {
                 guard let readers = box.value[path], !readers.channels.isEmpty else { return }
                 var frame = frame
-                if readers.pending == nil { readers.pending = ByteBuffer() }
-                readers.pending!.writeBuffer(&frame)
+                readers.pending.writeBuffer(&frame)
                 if !readers.passing { Self.pass(readers, on: box.eventLoop) }
             }
         }
     }
 
     private static func pass(_ readers: Readers, on loop: any EventLoop) {
-        guard let bytes = readers.pending else {
+        guard readers.pending.readableBytes > 0 else {
             readers.passing = false
             return
         }
-        readers.pending = nil
+        let bytes = readers.pending
+        readers.pending = ByteBuffer()
         readers.passing = true
         write(bytes, to: Array(readers.channels.values)[...], of: readers, on: loop)
     }

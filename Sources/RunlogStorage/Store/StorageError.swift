@@ -1,3 +1,5 @@
+import NIOPosix
+
 /// What can go wrong in the storage engine, in terms a caller can act on.
 public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A workspace or run id breaks the naming rule (field name, reason).
@@ -59,4 +61,18 @@ public struct EventRejection: Error, Sendable, Equatable, CustomStringConvertibl
     }
 
     public var description: String { "line \(line): \(reason)" }
+}
+
+extension StorageError {
+    /// Maps any error from the engine's internals to the public error.
+    init(_ error: any Error) {
+        switch error {
+        case let error as StorageError: self = error
+        case let error as SystemError: self = .io(error)
+        case let error as GzipError: self = .corruptLog(error.description)
+        case is CancellationError: self = .cancelled
+        case is NIOThreadPoolError.ThreadPoolInactive: self = .shutDown
+        default: self = .corruptLog("\(error)")
+        }
+    }
 }

@@ -188,7 +188,11 @@ let package = Package(
         ),
         .testTarget(
             name: "RunlogCatalogTests",
-            dependencies: ["RunlogCatalog"]
+            dependencies: [
+                "RunlogTestSupport",
+                "RunlogCatalog",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         // The `runlog` binary as users run it: commands, `serve` under curl, Chromium and load.
         .testTarget(

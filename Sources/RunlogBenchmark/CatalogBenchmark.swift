@@ -33,7 +33,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
 
     func listing() async throws {
         let path = directory + "/catalog.sqlite"
-        let catalog = try RunCatalog(path: path)
+        let catalog = try SQLiteRunCatalog(path: path)
         // Bulk set-up through a second connection: the rows a busy server would have.
         let queue = try DatabaseQueue(path: path)
         let statuses = RunStatus.allCases
@@ -77,7 +77,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
         print("| first page, status + configuration filter | \(micros(filtered)) |")
         print("| page \(depth) by cursor (keyset) | \(micros(deep)) |")
         print("| page \(depth) by OFFSET (baseline) | \(micros(offset)) |")
-        try catalog.close()
+        try await catalog.close()
     }
 
     func summaries() async throws {
@@ -88,7 +88,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let store = EventStore(configuration: configuration, logger: logger)
-        let catalog = try RunCatalog(path: root + "/catalog.sqlite")
+        let catalog = try SQLiteRunCatalog(path: root + "/catalog.sqlite")
         let service = RunService(store: store, catalog: catalog, logger: logger)
         let key = try RunKey(workspace: "ws_1", run: "big")
         _ = try await service.createRun(workspace: "ws_1", runID: "big")
@@ -111,7 +111,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
         print("| rebuild from the files | \(micros(rebuild)) |")
         print("\n(appending those events through the run service, summaries included: \(format(Double(events) / appendSeconds)) events/s)")
         await store.shutdown()
-        try catalog.close()
+        try await catalog.close()
     }
 
     func median(_ count: Int, _ body: () async throws -> Void) async throws -> Double {

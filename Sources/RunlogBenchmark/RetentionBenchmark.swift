@@ -73,7 +73,7 @@ struct RetentionBenchmark: AsyncParsableCommand {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
         let store = EventStore(configuration: configuration, logger: logger, wallClock: { tenDaysAgo })
-        let catalog = try RunCatalog(path: root + "/catalog.sqlite")
+        let catalog = try SQLiteRunCatalog(path: root + "/catalog.sqlite")
         let runs = RunService(store: store, catalog: catalog, logger: logger, wallClock: { tenDaysAgo })
         let padding = String(repeating: "x", count: 90)
         let batch = (0..<min(eventsPerRun, 1000)).map { #"{"type":"console.line","payload":{"n":\#($0),"line":"step \#($0) \#(padding)"}}"# }
@@ -90,7 +90,7 @@ struct RetentionBenchmark: AsyncParsableCommand {
             _ = try await runs.append(done, to: key)
         }
         await store.shutdown()
-        try catalog.close()
+        try await catalog.close()
         return root
     }
 
@@ -111,7 +111,7 @@ struct RetentionBenchmark: AsyncParsableCommand {
             configuration.durability = .fsync
             var logger = Logger(label: "bench")
             logger.logLevel = .error
-            let catalog = try RunCatalog(path: root + "/catalog.sqlite")
+            let catalog = try SQLiteRunCatalog(path: root + "/catalog.sqlite")
             let pass = RetentionPass(catalog: catalog, maintenance: LogMaintenance(configuration: configuration, logger: logger), logger: logger)
             let start = ContinuousClock.now
             let result = try await pass.run(policy: RetentionPolicy(), asOf: moment.timestamp)
@@ -120,7 +120,7 @@ struct RetentionBenchmark: AsyncParsableCommand {
                 throw ValidationError("the pass did \(result.actions.count) actions with \(result.errors.count) errors: \(result.errors.prefix(3))")
             }
             report = result
-            try catalog.close()
+            try await catalog.close()
             ScratchDirectory.remove(root)
         }
         let pass = passSeconds.sorted()[rounds / 2]

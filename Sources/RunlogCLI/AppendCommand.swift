@@ -31,14 +31,13 @@ struct AppendCommand: AsyncParsableCommand {
             } else {
                 body = Array(FileHandle.standardInput.readDataToEndOfFile())
             }
-            let batch = json ? try EventBatch(json: body, limits: options.eventLimits) : try EventBatch(ndjson: body, limits: options.eventLimits)
             let receipt = try await options.withRuns { runs in
                 do {
                     _ = try await runs.run(key)
                 } catch RunError.notFound {
                     _ = try await runs.createRun(workspace: key.workspaceID, runID: key.runID)
                 }
-                return try await runs.append(batch, to: key, expectedLastSequence: expectedLastSequence)
+                return try await runs.append(body, as: json ? .json : .ndjson, to: key, expectedLastSequence: expectedLastSequence)
             }
             let first = receipt.firstSequence.map(String.init) ?? "null"
             let last = receipt.lastSequence.map(String.init) ?? "null"

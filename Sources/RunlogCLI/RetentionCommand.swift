@@ -56,52 +56,37 @@ struct RetentionCommand: AsyncParsableCommand {
 
     func run() async throws {
         let moment = try asOf.map(Self.parseTime) ?? Timestamp.now()
-        let catalogPath = options.storage + "/catalog.sqlite"
-        guard FileManager.default.fileExists(atPath: catalogPath) else {
-            throw CommandFailure(description: "no catalog at \(catalogPath): is --storage the server's storage root?")
-        }
-        let catalog: RunCatalog
-        do {
-            catalog = try RunCatalog(path: catalogPath)
-        } catch {
-            throw CommandFailure(description: "cannot open the catalog \(catalogPath): \(error)")
-        }
-        defer {
+        try await options.withCatalog(mustExist: true) { catalog in
+            var logger = Logger(label: "runlog.retention") { label in StreamLogHandler.standardError(label: label) }
+            logger.logLevel = verbose ? .info : .critical  // failures are in the report
+            var pass = RetentionPass(catalog: catalog, maintenance: LogMaintenance(configuration: options.storeConfiguration, logger: logger), logger: logger)
+            if verbose {
+                let dryRun = self.dryRun
+                pass.onAction = { action in Self.printToStandardError(Self.describe(action, dryRun: dryRun)) }
+            } else if isatty(STDERR_FILENO) == 1 {
+                pass.onProgress = { progress in
+                    FileHandle.standardError.write(Data("\rretention: \(progress.done)/\(progress.total) runs".utf8))
+                }
+            }
+            let report: RetentionReport
             do {
-                try catalog.close()
+                report = try await pass.run(policy: policy.policy, asOf: moment, dryRun: dryRun)
+            } catch RetentionError.alreadyRunning(let pid, let path) {
+                Self.printToStandardError("runlog: \(RetentionError.alreadyRunning(pid: pid, lockPath: path))")
+                return
             } catch {
-                Self.printToStandardError("warning: closing the catalog: \(error)")
+                throw CommandFailure(description: "\(error)")
             }
-        }
-        var logger = Logger(label: "runlog.retention") { label in StreamLogHandler.standardError(label: label) }
-        logger.logLevel = verbose ? .info : .critical  // failures are in the report
-        var pass = RetentionPass(catalog: catalog, maintenance: LogMaintenance(configuration: options.storeConfiguration, logger: logger), logger: logger)
-        if verbose {
-            let dryRun = self.dryRun
-            pass.onAction = { action in Self.printToStandardError(Self.describe(action, dryRun: dryRun)) }
-        } else if isatty(STDERR_FILENO) == 1 {
-            pass.onProgress = { progress in
-                FileHandle.standardError.write(Data("\rretention: \(progress.done)/\(progress.total) runs".utf8))
+            if pass.onProgress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys]
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            } else {
+                print(report.text, terminator: "")
             }
+            if !report.errors.isEmpty { throw ExitCode(1) }
         }
-        let report: RetentionReport
-        do {
-            report = try await pass.run(policy: policy.policy, asOf: moment, dryRun: dryRun)
-        } catch .alreadyRunning(let pid, let path) {
-            Self.printToStandardError("runlog: \(RetentionError.alreadyRunning(pid: pid, lockPath: path))")
-            return
-        } catch {
-            throw CommandFailure(description: error.description)
-        }
-        if pass.onProgress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
-        } else {
-            print(report.text, terminator: "")
-        }
-        if !report.errors.isEmpty { throw ExitCode(1) }
     }
 
     static func describe(_ action: RetentionReport.Action, dryRun: Bool) -> String {

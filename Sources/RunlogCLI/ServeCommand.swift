@@ -66,52 +66,47 @@ struct ServeCommand: AsyncParsableCommand {
             // Each reader is a socket: the limit bounds how many streams the server can hold.
             logger.info("open-file limit", metadata: ["soft": "\(after.soft)", "hard": "\(after.hard)", "raised_from": "\(before.soft)"])
         }
-        try FileManager.default.createDirectory(atPath: options.storage, withIntermediateDirectories: true)
-        let catalog: RunCatalog
-        do {
-            catalog = try RunCatalog(path: options.storage + "/catalog.sqlite")
-        } catch {
-            throw CommandFailure(description: "cannot open the catalog in \(options.storage): \(error)")
-        }
-        let metrics = GatewayMetrics(droppedLogLines: { output.droppedLines })
-        let store = EventStore(configuration: options.storeConfiguration, logger: logger, metricsFactory: metrics.factory)
-        let runs = RunService(store: store, catalog: catalog, logger: logger, progressInterval: progressInterval.duration)
-        var gatewayConfiguration = GatewayConfiguration()
-        gatewayConfiguration.host = host
-        gatewayConfiguration.port = port
-        gatewayConfiguration.maxBodyBytes = Int(maxBodySize.bytes)
-        gatewayConfiguration.heartbeatInterval = heartbeat.duration
-        gatewayConfiguration.corsOrigins = corsOrigins
-        gatewayConfiguration.accessControl = try await auth.authority()
-        if gatewayConfiguration.accessControl == nil {
-            let loopback = ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.")
-            guard loopback || insecureOpen else {
-                throw CommandFailure(description: "refusing to serve \(host) without access control: pass --auth-key-file (or RUNLOG_AUTH_KEY), or --insecure-open")
+        // Closed once every service has stopped: the last progress is written by then.
+        try await options.withCatalog { catalog in
+            let metrics = GatewayMetrics(droppedLogLines: { output.droppedLines })
+            let store = EventStore(configuration: options.storeConfiguration, logger: logger, metricsFactory: metrics.factory)
+            let runs = RunService(store: store, catalog: catalog, logger: logger, progressInterval: progressInterval.duration)
+            var gatewayConfiguration = GatewayConfiguration()
+            gatewayConfiguration.host = host
+            gatewayConfiguration.port = port
+            gatewayConfiguration.maxBodyBytes = Int(maxBodySize.bytes)
+            gatewayConfiguration.heartbeatInterval = heartbeat.duration
+            gatewayConfiguration.corsOrigins = corsOrigins
+            gatewayConfiguration.accessControl = try await auth.authority()
+            if gatewayConfiguration.accessControl == nil {
+                let loopback = ["127.0.0.1", "localhost", "::1"].contains(host) || host.hasPrefix("127.")
+                guard loopback || insecureOpen else {
+                    throw CommandFailure(description: "refusing to serve \(host) without access control: pass --auth-key-file (or RUNLOG_AUTH_KEY), or --insecure-open")
+                }
+                logger.warning("access control is off: anyone who reaches the port can read and write every run", metadata: ["address": "\(host):\(port)"])
+            } else {
+                logger.info("access control is on: every /v1 route needs a token")
             }
-            logger.warning("access control is off: anyone who reaches the port can read and write every run", metadata: ["address": "\(host):\(port)"])
-        } else {
-            logger.info("access control is on: every /v1 route needs a token")
-        }
-        let gateway = Gateway(runs: runs, configuration: gatewayConfiguration, logger: logger, metrics: metrics)
-        logger.info("runlog serving", metadata: ["address": "http://\(host):\(port)", "storage": "\(options.storage)", "durability": "\(options.durability)"])
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: store), .init(service: runs)]
-        if let interval = retentionInterval {
-            var pass = RetentionPass(catalog: catalog, maintenance: LogMaintenance(configuration: options.storeConfiguration, logger: logger), logger: logger)
-            // Files this pass renames or deletes are re-read by the store on next use.
-            pass.onLogChanged = { key in store.forgetSealedLog(of: key) }
-            services.append(.init(service: RetentionService(pass: pass, policy: retention.policy, interval: interval.duration, logger: logger)))
-            logger.info("retention passes enabled", metadata: ["interval": "\(interval)", "compress_after": "\(retention.compressAfter)", "delete_after": "\(retention.deleteAfter)"])
-        }
-        services.append(.init(service: gateway.makeApplication()))
-        // Stopped in reverse order: the server first (ending streams), retention, progress, then the store (flush, close).
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services,
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger
+            let gateway = Gateway(runs: runs, configuration: gatewayConfiguration, logger: logger, metrics: metrics)
+            logger.info("runlog serving", metadata: ["address": "http://\(host):\(port)", "storage": "\(options.storage)", "durability": "\(options.durability)"])
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: store), .init(service: runs)]
+            if let interval = retentionInterval {
+                var pass = RetentionPass(catalog: catalog, maintenance: LogMaintenance(configuration: options.storeConfiguration, logger: logger), logger: logger)
+                // Files this pass renames or deletes are re-read by the store on next use.
+                pass.onLogChanged = { key in store.forgetSealedLog(of: key) }
+                services.append(.init(service: RetentionService(pass: pass, policy: retention.policy, interval: interval.duration, logger: logger)))
+                logger.info("retention passes enabled", metadata: ["interval": "\(interval)", "compress_after": "\(retention.compressAfter)", "delete_after": "\(retention.deleteAfter)"])
+            }
+            services.append(.init(service: gateway.makeApplication()))
+            // Stopped in reverse order: the server first (ending streams), retention, progress, then the store (flush, close).
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: services,
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
             )
-        )
-        try await group.run()
-        try catalog.close()
+            try await group.run()
+        }
     }
 }

@@ -41,13 +41,8 @@ struct StorageOptions: ParsableArguments {
         configuration.flushBytes = Int(flushBytes.bytes)
         configuration.flushInterval = flushInterval.duration
         configuration.segmentBytes = segmentSize.bytes
+        configuration.eventLimits.maxEventBytes = Int(maxEventSize.bytes)
         return configuration
-    }
-
-    var eventLimits: EventBatch.Limits {
-        var limits = EventBatch.Limits()
-        limits.maxEventBytes = Int(maxEventSize.bytes)
-        return limits
     }
 
     /// Opens the store, runs `body`, and always shuts the store down (flushing what is buffered).
@@ -67,25 +62,52 @@ struct StorageOptions: ParsableArguments {
 }
 
 extension StorageOptions {
-    /// Opens the store and the catalog (`<storage>/catalog.sqlite`) with a run service over them,
-    /// runs `body`, writes run progress and closes everything.
-    func withRuns<T>(_ body: (RunService) async throws -> T) async throws -> T {
-        try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
-        let catalog = try RunCatalog(path: storage + "/catalog.sqlite")
-        defer {
-            do {
-                try catalog.close()
-            } catch {
-                FileHandle.standardError.write(Data("warning: closing the catalog: \(error)\n".utf8))
+    /// The catalog under the storage root.
+    var catalogPath: String { storage + "/catalog.sqlite" }
+
+    /// Opens the catalog, runs `body` with it and closes it, whatever `body` did (a failure to
+    /// close is a warning on stderr, not the command's failure). With `mustExist`, a storage
+    /// root without a catalog is refused rather than given an empty one.
+    func withCatalog<T>(mustExist: Bool = false, _ body: (any RunCatalog) async throws -> T) async throws -> T {
+        if mustExist {
+            guard FileManager.default.fileExists(atPath: catalogPath) else {
+                throw CommandFailure(description: "no catalog at \(catalogPath): is --storage the server's storage root?")
             }
+        } else {
+            try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
         }
-        return try await withStore { store in
-            var logger = Logger(label: "runlog")
-            logger.logLevel = .warning
-            let runs = RunService(store: store, catalog: catalog, logger: logger)
-            let result = try await body(runs)
-            try await runs.flushProgress()
-            return result
+        let catalog: any RunCatalog
+        do {
+            catalog = try SQLiteRunCatalog(path: catalogPath)
+        } catch {
+            throw CommandFailure(description: "cannot open the catalog \(catalogPath): \(error)")
+        }
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(catalog))
+        } catch {
+            result = .failure(error)
+        }
+        do {
+            try await catalog.close()
+        } catch {
+            FileHandle.standardError.write(Data("warning: closing the catalog: \(error)\n".utf8))
+        }
+        return try result.get()
+    }
+
+    /// Opens the store and the catalog with a run service over them, runs `body`, writes run
+    /// progress and closes everything.
+    func withRuns<T>(_ body: (RunService) async throws -> T) async throws -> T {
+        try await withCatalog { catalog in
+            try await withStore { store in
+                var logger = Logger(label: "runlog")
+                logger.logLevel = .warning
+                let runs = RunService(store: store, catalog: catalog, logger: logger)
+                let result = try await body(runs)
+                try await runs.flushProgress()
+                return result
+            }
         }
     }
 }

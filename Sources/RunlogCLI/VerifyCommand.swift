@@ -21,25 +21,21 @@ struct VerifyCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let catalog: RunCatalog
-        do {
-            catalog = try RunCatalog(path: options.storage + "/catalog.sqlite")
-        } catch {
-            throw CommandFailure(description: "cannot open the catalog in \(options.storage): \(error)")
-        }
-        var logger = Logger(label: "runlog")
-        logger.logLevel = .warning
-        let store = EventStore(configuration: options.storeConfiguration, logger: logger)
-        let service = RunService(store: store, catalog: catalog, logger: logger)
-        let report: VerificationReport
-        do {
-            report = try await service.verify(repair: repair)
-        } catch {
+        let report = try await options.withCatalog { catalog in
+            var logger = Logger(label: "runlog")
+            logger.logLevel = .warning
+            let store = EventStore(configuration: options.storeConfiguration, logger: logger)
+            let service = RunService(store: store, catalog: catalog, logger: logger)
+            let report: VerificationReport
+            do {
+                report = try await service.verify(repair: repair)
+            } catch {
+                await store.shutdown()
+                throw CommandFailure(description: "\(error)")
+            }
             await store.shutdown()
-            throw CommandFailure(description: error.description)
+            return report
         }
-        await store.shutdown()
-        try catalog.close()
 
         if json {
             let findings = report.findings.map {

@@ -1,9 +1,5 @@
-import GRDB
-
 /// One row of the `runs` table: a run's metadata, never its events.
-public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "runs"
-
+public struct RunRecord: Codable, Sendable, Equatable {
     public var workspaceID: String
     public var id: String
     public var configurationID: String?
@@ -72,5 +68,3 @@ public struct RunRecord: Codable, Sendable, Equatable, FetchableRecord, Persista
         case logsDeletedAt = "logs_deleted_at"
     }
 }
-
-extension RunStatus: DatabaseValueConvertible {}

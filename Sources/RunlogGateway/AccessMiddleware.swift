@@ -11,39 +11,48 @@ import RunlogAuth
 struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
     let authority: TokenAuthority
 
-    /// What a route needs.
+    let routes: RouteTable
+
+    /// What a request needs.
     enum Requirement: Equatable {
         case open
+        /// Any valid token: a path no route has gets its 404 only with one, and names no workspace.
+        case anyToken
         /// `scopes` in `workspace` (and on `run`, for a run's routes).
         case workspace(String, run: String?, scopes: [AccessScope])
         /// An operator route.
         case everywhere(AccessScope)
     }
 
-    static func requirement(method: HTTPRequest.Method, path: String, query: String?) -> Requirement {
-        let parts = path.split(separator: "/").map(String.init)
-        if parts == ["metrics"] { return .everywhere(.runsAdmin) }
-        guard parts.count >= 4, parts[0] == "v1", parts[1] == "workspaces", parts[3] == "runs" else {
-            // Public routes (health, the OpenAPI document, the viewer page); other /v1 paths are 404s
-            // that name no workspace.
-            return parts.first == "v1" && parts.count >= 3 ? .workspace(parts[2], run: nil, scopes: [.runsAdmin]) : .open
+    /// What `request` needs, from the route it matched; on a path whose routes take other
+    /// methods (a 405 to come), what the path's GET needs.
+    static func requirement(of request: Request, context: Context, routes: RouteTable) -> Requirement {
+        let access: RouteAccess
+        let workspace: String?
+        let run: String?
+        if let endpoint = context.endpointPath, let route = routes.route(request.method, endpoint: endpoint) {
+            access = route.access
+            workspace = context.parameters.get(RouteTable.workspaceParameter)
+            run = context.parameters.get(RouteTable.runParameter)
+        } else if let path = routes.routes(onPath: request.uri.path) {
+            access = (path.routes.first { $0.method == .get } ?? path.routes[0]).access
+            (workspace, run) = (path.workspace, path.run)
+        } else {
+            return request.uri.path.hasPrefix("/v1/") ? .anyToken : .open
         }
-        let workspace = parts[2]
-        let run = parts.count >= 5 ? parts[4] : nil
-        switch (method, parts.count, parts.last) {
-        case (.post, 4, _):
-            let streams = query?.split(separator: "&").contains("stream=true") ?? false
-            return .workspace(workspace, run: nil, scopes: streams ? [.runsCreate, .eventsRead] : [.runsCreate])
-        case (.post, 6, "events"?):
-            return .workspace(workspace, run: run, scopes: [.eventsAppend])
-        default:
-            // Every read (and every unknown method, which then gets its 405 only once allowed to read).
-            return .workspace(workspace, run: run, scopes: [.eventsRead])
+        switch access {
+        case .open:
+            return .open
+        case .everywhere(let scope):
+            return .everywhere(scope)
+        case .path(let scopes, let streaming):
+            let streams = !streaming.isEmpty && request.uri.queryParameters.get("stream") == "true"
+            return .workspace(workspace ?? "", run: run, scopes: streams ? scopes + streaming : scopes)
         }
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let requirement = Self.requirement(method: request.method, path: request.uri.path, query: request.uri.query)
+        let requirement = Self.requirement(of: request, context: context, routes: routes)
         if requirement == .open || request.method == .options { return try await next(request, context) }
         guard let token = Self.token(in: request) else {
             throw Self.unauthorized("a token is required: Authorization: Bearer <token>, or ?access_token= for EventSource", error: nil)
@@ -56,7 +65,7 @@ struct AccessMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         let allowed: Bool
         switch requirement {
-        case .open: allowed = true
+        case .open, .anyToken: allowed = true
         case .workspace(let workspace, let run, let scopes): allowed = scopes.allSatisfy { grant.allows($0, workspace: workspace, run: run) }
         case .everywhere(let scope): allowed = grant.allowsEverywhere(scope)
         }

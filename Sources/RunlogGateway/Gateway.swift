@@ -27,7 +27,7 @@ public struct Gateway: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.alarms = StreamAlarms(period: min(.milliseconds(100), configuration.heartbeatInterval / 2))
-        self.feeds = LiveFeeds(store: runs.store, logger: logger, metrics: metrics)
+        self.feeds = LiveFeeds(runs: runs, logger: logger, metrics: metrics)
     }
 
     /// What an event stream takes from the gateway.
@@ -38,43 +38,14 @@ public struct Gateway: Sendable {
     /// The version operational logs and `/healthz` report.
     public static let version = "0.6.0-dev"
 
-    /// Paths served and their methods (also what 405 answers name in `Allow`).
-    static let routes: [(pattern: [String], methods: [HTTPRequest.Method])] = [
-        (["healthz"], [.get]),
-        (["metrics"], [.get]),
-        (["openapi.yaml"], [.get]),
-        ([], [.get]),
-        (["v1", "workspaces", ":ws", "runs"], [.get, .post]),
-        (["v1", "workspaces", ":ws", "runs", ":run"], [.get]),
-        (["v1", "workspaces", ":ws", "runs", ":run", "summary"], [.get]),
-        (["v1", "workspaces", ":ws", "runs", ":run", "events"], [.get, .post]),
-    ]
-
     public func makeRouter() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
-        router.add(middleware: RequestLogMiddleware(logger: logger))
+        router.add(middleware: RequestLogMiddleware(logger: logger, routes: Self.routes))
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware(routes: Self.routes))
         if !configuration.corsOrigins.isEmpty { router.add(middleware: CORSMiddleware(origins: Set(configuration.corsOrigins))) }
-        if let authority = configuration.accessControl { router.add(middleware: AccessMiddleware(authority: authority)) }
-        router.get("healthz") { _, _ in try await self.health() }
-        router.get("metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: self.metrics.text(of: self.runs.store))))
-        }
-        let openAPI = Self.openAPIDocument
-        router.get("openapi.yaml") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
-        }
-        router.get("/") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: ViewerPage.html)))
-        }
-        let runsGroup = router.group("v1/workspaces/:ws/runs")
-        runsGroup.post { request, context in try await self.createRun(request, context) }
-        runsGroup.get { request, context in try await self.listRuns(request, context) }
-        runsGroup.get(":run") { _, context in try await self.getRun(context) }
-        runsGroup.get(":run/summary") { _, context in try await self.summary(context) }
-        runsGroup.post(":run/events") { request, context in try await self.append(request, context) }
-        runsGroup.get(":run/events") { request, context in try await self.read(request, context) }
+        if let authority = configuration.accessControl { router.add(middleware: AccessMiddleware(authority: authority, routes: Self.routes)) }
+        Self.routes.register(on: router, for: self)
         return router
     }
 
@@ -108,11 +79,13 @@ public struct Gateway: Sendable {
 
     // MARK: Routes
 
+    func metricsText() -> Response {
+        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: metrics.text(openLogs: runs.openLogs))))
+    }
+
     func health() async throws -> Response {
         // Can append and read: the storage root accepts a probe log, and the catalog answers.
-        let key = try RunKey(workspace: "_health", run: "probe")
-        _ = try await runs.store.lastSequenceOrCreate(key)
-        _ = try await runs.catalog.list(workspace: "_health", limit: 1)
+        try await runs.checkHealth()
         return json(.ok, #"{"status":"ok"}"#)
     }
 
@@ -140,7 +113,7 @@ public struct Gateway: Sendable {
         }
         let record = try await runs.createRun(workspace: workspace, runID: runID, configurationID: configurationID, metadata: metadata)
         if request.uri.queryParameters.get("stream") == "true" {
-            let key = try RunKey(workspace: workspace, run: record.id)
+            let key = try runs.key(workspace: workspace, run: record.id)
             let types = try request.uri.queryParameters.get("types").map(TypeFilter.init)
             return try eventStream(request, key: key, query: EventQuery(format: .sse, after: 0, limit: nil, types: types, follow: false), channel: context.channel)
         }
@@ -152,7 +125,7 @@ public struct Gateway: Sendable {
     func listRuns(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let workspace = try workspaceID(context)
         let query = request.uri.queryParameters
-        var filter = RunCatalog.Filter()
+        var filter = RunFilter()
         if let status = query.get("status") {
             guard let value = RunStatus(rawValue: status) else {
                 throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "status must be one of \(RunStatus.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -166,12 +139,7 @@ public struct Gateway: Sendable {
         guard (1...500).contains(limit) else {
             throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "limit must be between 1 and 500")
         }
-        let page: RunCatalog.Page
-        do {
-            page = try await runs.catalog.list(workspace: workspace, filter: filter, limit: limit, cursor: query.get("cursor"))
-        } catch RunCatalog.Error.invalidCursor {
-            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "cursor is not one this server issued")
-        }
+        let page = try await runs.list(workspace: workspace, filter: filter, limit: limit, cursor: query.get("cursor"))
         let items = page.items.map(JSONText.run).joined(separator: ",")
         return json(.ok, "{\"items\":[\(items)],\"next_cursor\":\(JSONText.optional(page.nextCursor))}")
     }
@@ -187,13 +155,13 @@ public struct Gateway: Sendable {
     func append(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let key = try runKey(context)
         let contentType = (request.headers.firstValue(.contentType) ?? "application/x-ndjson").lowercased()
-        let isJSON: Bool
+        let format: RunService.BodyFormat
         if contentType.hasPrefix("application/json") {
-            isJSON = true
+            format = .json
         } else if contentType.hasPrefix("application/x-ndjson") || contentType.hasPrefix("application/ndjson")
             || contentType.hasPrefix("application/jsonl") || contentType.hasPrefix("text/plain")
         {
-            isJSON = false
+            format = .ndjson
         } else {
             throw Problem(.unsupportedMediaType, "unsupported-media-type", "Unsupported media type", detail: "send application/x-ndjson or application/json, not \(contentType)")
         }
@@ -201,8 +169,7 @@ public struct Gateway: Sendable {
         let receipt: AppendReceipt
         do {
             let body = Array(try await collect(request.body, limit: configuration.maxBodyBytes).readableBytesView)
-            let batch = isJSON ? try EventBatch(json: body) : try EventBatch(ndjson: body)
-            receipt = try await runs.append(batch, to: key, expectedLastSequence: expected)
+            receipt = try await runs.append(body, as: format, to: key, expectedLastSequence: expected)
         } catch {
             let problem = (error as? Problem) ?? (error as? RunError).map(Problem.from) ?? (error as? StorageError).map(Problem.from)
             metrics.rejected(reason: problem?.kind ?? "error")
@@ -239,7 +206,7 @@ public struct Gateway: Sendable {
         let limit = query.limit ?? configuration.defaultPageSize
         var items: [ByteBuffer] = []
         var position = query.after
-        reading: for try await chunk in runs.store.events(of: key, after: query.after) {
+        reading: for try await chunk in runs.events(of: key, after: query.after) {
             var full = false
             chunk.forEachEvent { sequence, type, line in
                 guard !full else { return }
@@ -316,11 +283,7 @@ public struct Gateway: Sendable {
 
     func runKey(_ context: GatewayRequestContext) throws -> RunKey {
         let workspace = try workspaceID(context)
-        do {
-            return try RunKey(workspace: workspace, run: context.parameters.get("run") ?? "")
-        } catch {
-            throw Problem.from(error)
-        }
+        return try runs.key(workspace: workspace, run: context.parameters.get("run") ?? "")
     }
 
     static func optionalString(_ value: Any?, _ name: String) throws -> String? {

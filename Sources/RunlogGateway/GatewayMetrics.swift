@@ -126,9 +126,9 @@ public final class GatewayMetrics: Sendable {
     }
 
     /// The text `/metrics` answers, with the store's gauges read now.
-    func text(of store: EventStore) -> [UInt8] {
-        openRuns.record(store.openRunCount)
-        openLogWriters.record(store.openFileCount)
+    func text(openLogs: (runs: Int, files: Int)) -> [UInt8] {
+        openRuns.record(openLogs.runs)
+        openLogWriters.record(openLogs.files)
         if let count = Self.openDescriptorCount() { openDescriptors.record(count) }
         let newlyDropped = droppedLogLinesCounted.withLock { counted in
             let total = droppedLogLines()

@@ -46,6 +46,7 @@ public struct Problem: HTTPResponseError, Equatable {
         case .exists(let key): return Problem(.conflict, "run-exists", "Run already exists", detail: "run \(key.runID) already exists in workspace \(key.workspaceID)")
         case .closed(_, let last): return Problem(.conflict, "run-closed", "Run is completed", detail: error.description, lastSequence: last)
         case .invalidEvent(let rejection): return Problem(.badRequest, "invalid-event", "Invalid event", detail: rejection.reason, line: rejection.line)
+        case .invalidCursor: return Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "cursor is not one this server issued")
         case .storage(let storage): return from(storage)
         case .catalog(let reason): return Problem(.internalServerError, "catalog-error", "Catalog error", detail: reason)
         }
@@ -70,8 +71,8 @@ public struct Problem: HTTPResponseError, Equatable {
 /// Turns every error into problem+json: the gateway's own problems, the run service's and
 /// storage's errors, and Hummingbird's (unknown routes become 404, or 405 on a known path).
 struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
-    /// Paths the gateway serves and the methods each allows, for 405 and `Allow`.
-    let routes: [(pattern: [String], methods: [HTTPRequest.Method])]
+    /// The routes, for 405 and `Allow`.
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -83,19 +84,14 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as StorageError {
             throw Problem.from(error)
         } catch let error as HTTPError where error.status == .notFound {
-            let path = request.uri.path.split(separator: "/").map(String.init)
-            if let route = routes.first(where: { Self.matches($0.pattern, path) }) {
+            if let path = routes.routes(onPath: request.uri.path) {
                 var problem = Problem(.methodNotAllowed, "method-not-allowed", "Method not allowed", detail: "\(request.method) is not allowed on \(request.uri.path)")
-                problem.extraHeaders[.allow] = route.methods.map(\.rawValue).joined(separator: ", ")
+                problem.extraHeaders[.allow] = path.routes.map(\.method.rawValue).joined(separator: ", ")
                 throw problem
             }
             throw Problem(.notFound, "not-found", "Not found", detail: "no route \(request.method) \(request.uri.path)")
         } catch let error as HTTPError {
             throw Problem(error.status, "http-error", error.status.reasonPhrase, detail: error.body ?? error.status.reasonPhrase)
         }
-    }
-
-    static func matches(_ pattern: [String], _ path: [String]) -> Bool {
-        pattern.count == path.count && zip(pattern, path).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
     }
 }

@@ -19,7 +19,7 @@ public struct RetentionPass: Sendable {
         public var total: Int
     }
 
-    public let catalog: RunCatalog
+    public let catalog: any RunCatalog
     public let maintenance: LogMaintenance
     private let logger: Logger
     private let threadPool: NIOThreadPool
@@ -32,7 +32,7 @@ public struct RetentionPass: Sendable {
     /// Told about each run whose files changed, so that a server in this process re-reads them.
     public var onLogChanged: (@Sendable (RunKey) -> Void)?
 
-    public init(catalog: RunCatalog, maintenance: LogMaintenance, logger: Logger, threadPool: NIOThreadPool = .singleton) {
+    public init(catalog: any RunCatalog, maintenance: LogMaintenance, logger: Logger, threadPool: NIOThreadPool = .singleton) {
         self.catalog = catalog
         self.maintenance = maintenance
         self.logger = logger
@@ -154,12 +154,12 @@ public struct RetentionPass: Sendable {
     /// Calls `body` for each run of a catalog scan; a failure on one run is recorded and the
     /// scan goes on. Stops (throwing `CancellationError`) when the task is cancelled.
     private func forEachCompletedRun(
-        in range: Range<Int64>, logs state: RunCatalog.LogState, pass: inout State,
+        in range: Range<Int64>, logs state: RunLogState, pass: inout State,
         _ body: (RunKey, inout State) async throws -> Void
     ) async throws {
         guard !range.isEmpty else { return }
         let kind: RetentionReport.ActionKind = state == .awaitingCompression ? .compress : (state == .present ? .deleteLogs : .deleteRow)
-        var position: RunCatalog.ScanPosition?
+        var position: ScanPosition?
         while true {
             let page = try await catalog.completedRuns(in: range, logs: state, after: position, limit: pageSize)
             for record in page {
@@ -171,7 +171,7 @@ public struct RetentionPass: Sendable {
     }
 
     private func forEachLiveRun(createdBefore cutoff: Int64, pass: inout State, _ body: (RunKey, inout State) async throws -> Void) async throws {
-        var position: RunCatalog.ScanPosition?
+        var position: ScanPosition?
         while true {
             let page = try await catalog.liveRuns(createdBefore: cutoff, after: position, limit: pageSize)
             for record in page {

@@ -9,6 +9,8 @@ public enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
     case closed(RunKey, lastSequence: Int64)
     /// A lifecycle event's payload is unacceptable (its 1-based line, the reason).
     case invalidEvent(EventRejection)
+    /// A list cursor this service did not issue.
+    case invalidCursor
     case storage(StorageError)
     case catalog(String)
 
@@ -18,6 +20,7 @@ public enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
         case .exists(let key): return "run \(key) already exists"
         case .closed(let key, let last): return "run \(key) is completed (last sequence \(last)); no more events may be appended"
         case .invalidEvent(let rejection): return rejection.description
+        case .invalidCursor: return "the cursor is not one this server issued"
         case .storage(let error): return error.description
         case .catalog(let reason): return "catalog: \(reason)"
         }

@@ -8,12 +8,20 @@ import Synchronization
 
 /// Runs: the catalog row and the event log of each, kept in step.
 ///
+/// **The one door to runs.** Whatever serves runs (the gateway, a command) goes through this
+/// service and never holds the store or the catalog: it names a run by the key ``key(workspace:run:)``
+/// validates, hands over request bodies as bytes to be parsed here with the store's configured
+/// limits (``append(_:as:to:expectedLastSequence:)``), and reads events and rows through the
+/// methods below. So every limit and lifecycle rule is applied in one place, whoever calls.
+///
 /// Lifecycle events change the row at once (`run.started`: running; `run.completed`: terminal,
 /// final summary, closed). Other events only update an in-memory summary; the rows of live runs
 /// get their counts and summary in one batched write every `progressInterval`, off the append path.
 public final class RunService: Service, Sendable {
+    /// The logs. For wiring and tests; callers that serve runs go through the service.
     public let store: EventStore
-    public let catalog: RunCatalog
+    /// The rows. For wiring and tests; callers that serve runs go through the service.
+    public let catalog: any RunCatalog
     private let logger: Logger
     private let progressInterval: Duration
     private let wallClock: @Sendable () -> Timestamp
@@ -35,7 +43,7 @@ public final class RunService: Service, Sendable {
     }
 
     public init(
-        store: EventStore, catalog: RunCatalog, logger: Logger, progressInterval: Duration = .seconds(1),
+        store: EventStore, catalog: any RunCatalog, logger: Logger, progressInterval: Duration = .seconds(1),
         wallClock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
     ) {
         self.store = store
@@ -46,6 +54,15 @@ public final class RunService: Service, Sendable {
     }
 
     // MARK: Runs
+
+    /// The key of a run, once its ids are checked (1-128 of `[A-Za-z0-9_.-]`, not `.` or `..`).
+    public func key(workspace: String, run: String) throws(RunError) -> RunKey {
+        do {
+            return try RunKey(workspace: workspace, run: run)
+        } catch {
+            throw .storage(error)
+        }
+    }
 
     /// Creates a queued run with an empty log. `runID` defaults to a generated `run_<ULID>`.
     public func createRun(workspace: String, runID: String?, configurationID: String? = nil, metadata: String? = nil) async throws(RunError) -> RunRecord {
@@ -62,7 +79,7 @@ public final class RunService: Service, Sendable {
         )
         do {
             try await catalog.create(record)
-        } catch RunCatalog.Error.runExists {
+        } catch RunCatalogError.runExists {
             throw .exists(key)
         } catch {
             throw RunError(error)
@@ -93,6 +110,29 @@ public final class RunService: Service, Sendable {
     }
 
     // MARK: Appending
+
+    /// How an append's body is written.
+    public enum BodyFormat: Sendable {
+        /// One JSON object per line.
+        case ndjson
+        /// One JSON object, or an array of them.
+        case json
+    }
+
+    /// Parses `body` with the store's event limits and appends it (see ``append(_:to:expectedLastSequence:)``).
+    public func append(_ body: [UInt8], as format: BodyFormat, to key: RunKey, expectedLastSequence: Int64? = nil) async throws(RunError) -> AppendReceipt {
+        let limits = store.configuration.eventLimits
+        let batch: EventBatch
+        do {
+            switch format {
+            case .ndjson: batch = try EventBatch(ndjson: body, limits: limits)
+            case .json: batch = try EventBatch(json: body, limits: limits)
+            }
+        } catch {
+            throw .storage(error)
+        }
+        return try await append(batch, to: key, expectedLastSequence: expectedLastSequence)
+    }
 
     /// Appends to a run: refused for unknown and completed runs, and for a `run.completed` whose
     /// `payload.status` is not `succeeded`, `failed` or `cancelled`.
@@ -130,8 +170,8 @@ public final class RunService: Service, Sendable {
                 lastFolded = sequence
                 let type = batch.type(at: index)
                 state.builder.fold(sequence: sequence, type: type, createdAt: createdAt, payload: batch.payload(at: index))
-                if type == "run.started" { started = true }
-                if type == "run.completed" { completed = true }
+                if type == LifecycleEvent.started { started = true }
+                if type == LifecycleEvent.completed { completed = true }
             }
             state.builder.add(storedBytes: receipt.storedBytes)
             if started && state.status == .queued { state.status = .running }
@@ -175,7 +215,7 @@ public final class RunService: Service, Sendable {
     }
 
     static func validateLifecycle(_ batch: EventBatch) throws(RunError) {
-        for index in 0..<batch.count where batch.type(at: index) == "run.completed" {
+        for index in 0..<batch.count where batch.type(at: index) == LifecycleEvent.completed {
             let payload = batch.payload(at: index).flatMap { JSONValue(parsing: $0) }
             let status = payload?["status"]?.string
             guard let status, ["succeeded", "failed", "cancelled"].contains(status) else {
@@ -194,12 +234,12 @@ public final class RunService: Service, Sendable {
     /// Writes the counts and summary of every live run that changed, in one transaction.
     public func flushProgress() async throws(RunError) {
         let changed = live.withLock { runs in
-            runs.compactMap { key, run -> RunCatalog.Progress? in
+            runs.compactMap { key, run -> RunProgress? in
                 run.state.withLock { state in
                     guard state.dirty else { return nil }
                     state.dirty = false
                     let builder = state.builder
-                    return RunCatalog.Progress(
+                    return RunProgress(
                         workspaceID: key.workspaceID, runID: key.runID, lastSequence: builder.lastSequenceSeen,
                         eventCount: builder.eventCount, byteSize: builder.storedBytes, errorCount: builder.errorCount,
                         summary: builder.summary(status: state.status.rawValue, exitCode: nil).json

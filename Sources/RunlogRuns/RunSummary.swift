@@ -92,14 +92,14 @@ public struct SummaryBuilder: Sendable {
         firstEventAt = min(firstEventAt ?? createdAt, createdAt)
         lastEventAt = max(lastEventAt ?? createdAt, createdAt)
 
-        let lifecycle = type == "run.started" || type == "run.completed"
+        let lifecycle = type == LifecycleEvent.started || type == LifecycleEvent.completed
         let isError = type.hasSuffix(".error") || type.hasSuffix(".failed")
             || (payload.map { RawJSON.string(forKey: "level", in: $0) == "error" } ?? false)
         guard isError || lifecycle else { return }
         let value = payload.flatMap { JSONValue(parsing: $0) }
 
-        if type == "run.started" { startedAt = min(startedAt ?? createdAt, createdAt) }
-        if type == "run.completed" {
+        if type == LifecycleEvent.started { startedAt = min(startedAt ?? createdAt, createdAt) }
+        if type == LifecycleEvent.completed {
             var exitCode: Int?
             if case .number(let number)? = value?["exit_code"] { exitCode = Int(number) }
             completion = Completion(status: value?["status"]?.string ?? "succeeded", exitCode: exitCode, at: createdAt, producerSummary: value?["summary"])

@@ -64,7 +64,7 @@ extension RunService {
             findings.append(finding("events_path is \(row.eventsPath ?? "null"), expected \(expectedPath)"))
         }
         findings += inspection.problems.map { finding($0) }
-        let endsCompleted = inspection.lastEventType == "run.completed"
+        let endsCompleted = inspection.lastEventType == LifecycleEvent.completed
         if inspection.lastSequence != row.lastSequence || inspection.eventCount != row.eventCount || inspection.storedBytes != row.byteSize {
             findings.append(finding(
                 "the row says \(row.lastSequence) last / \(row.eventCount) events / \(row.byteSize) bytes, the log has "

@@ -83,6 +83,11 @@ import Testing
         #expect(stream.terminationStatus == 0)
         #expect(server.terminationStatus == 0)
         #expect(!rest.contains("id: 4"))
+        // The catalog was closed: checkpointed, its write-ahead log and shared memory removed.
+        for leftover in ["catalog.sqlite-wal", "catalog.sqlite-shm"] {
+            #expect(!FileManager.default.fileExists(atPath: directory.path + "/" + leftover), "\(leftover) left behind")
+        }
+        #expect(FileManager.default.fileExists(atPath: directory.path + "/catalog.sqlite"))
     }
 
     @Test func keepsServingWhenTheReaderOfItsLogsGoesAway() async throws {
@@ -140,5 +145,21 @@ import Testing
         let unrouted = try #require(requests.first { $0["method"] as? String == "DELETE" })
         #expect(unrouted["workspace_id"] as? String == "ws_1" && unrouted["run_id"] as? String == "run_1" && unrouted["status"] as? String == "405", "\(unrouted)")
         #expect(!(started + rest).contains("secret-token-text"))
+    }
+
+    @Test func theServerRefusesEventsOverItsMaxEventSize() async throws {
+        let server = try await ServerProcess(arguments: ["--max-event-size", "1KiB"])
+        defer { server.stop() }
+        let runs = "/v1/workspaces/ws_1/runs"
+        #expect(try RawConnection.request(port: server.port, "POST", runs, body: #"{"run_id":"run_1"}"#).status == 201)
+        let big = #"{"type":"console.line","payload":{"line":"\#(String(repeating: "x", count: 5_000))"}}"#
+        for contentType in ["application/x-ndjson", "application/json"] {
+            let refused = try RawConnection.request(port: server.port, "POST", runs + "/run_1/events", body: big, contentType: contentType)
+            #expect(refused.status == 400, "\(contentType): \(refused)")
+            #expect(refused.body.contains("more than the limit of 1024"), "\(refused.body)")
+        }
+        let small = #"{"type":"console.line","payload":{"line":"\#(String(repeating: "x", count: 900))"}}"#
+        let accepted = try RawConnection.request(port: server.port, "POST", runs + "/run_1/events", body: small, contentType: "application/x-ndjson")
+        #expect(accepted.status == 200 && accepted.body.contains(#""last_sequence":1"#), "\(accepted)")
     }
 }

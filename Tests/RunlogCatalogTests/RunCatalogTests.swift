@@ -1,29 +1,40 @@
 import Foundation
 import GRDB
+import RunlogTestSupport
 import Testing
 
 @testable import RunlogCatalog
 
-@Suite struct RunCatalogTests {
-    func withCatalog(_ body: (RunCatalog) async throws -> Void) async throws {
-        let directory = NSTemporaryDirectory() + "runlog-catalog-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer {
-            do { try FileManager.default.removeItem(atPath: directory) } catch { Issue.record("cleanup: \(error)") }
+/// Every catalog backend; each test of the shared suite runs against all of them.
+enum CatalogBackend: String, CaseIterable, Sendable {
+    case sqliteFile
+    case sqliteInMemory
+
+    func open(in directory: String) throws -> any RunCatalog {
+        switch self {
+        case .sqliteFile: return try SQLiteRunCatalog(path: directory + "/catalog.sqlite")
+        case .sqliteInMemory: return try SQLiteRunCatalog(database: DatabaseQueue())
         }
-        let catalog = try RunCatalog(path: directory + "/catalog.sqlite")
+    }
+}
+
+@Suite struct RunCatalogTests {
+    func withCatalog(_ backend: CatalogBackend, _ body: (any RunCatalog) async throws -> Void) async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let catalog = try backend.open(in: directory.path)
         try await body(catalog)
-        try catalog.close()
+        try await catalog.close()
     }
 
     func record(_ id: String, createdAt: Int64, status: RunStatus = .queued, configuration: String? = nil, workspace: String = "ws_1") -> RunRecord {
         RunRecord(workspaceID: workspace, id: id, configurationID: configuration, status: status, createdAt: createdAt, eventsPath: "workspaces/\(workspace)/runs/\(id)/logs")
     }
 
-    @Test func createsAndRefusesADuplicateID() async throws {
-        try await withCatalog { catalog in
+    @Test(arguments: CatalogBackend.allCases) func createsAndRefusesADuplicateID(_ backend: CatalogBackend) async throws {
+        try await withCatalog(backend) { catalog in
             try await catalog.create(record("run_1", createdAt: 1000))
-            await #expect(throws: RunCatalog.Error.runExists(workspace: "ws_1", run: "run_1")) {
+            await #expect(throws: RunCatalogError.runExists(workspace: "ws_1", run: "run_1")) {
                 try await catalog.create(record("run_1", createdAt: 2000))
             }
             // The same id in another workspace is another run.
@@ -33,8 +44,8 @@ import Testing
         }
     }
 
-    @Test func listsNewestFirstWithKeysetPaginationThroughTies() async throws {
-        try await withCatalog { catalog in
+    @Test(arguments: CatalogBackend.allCases) func listsNewestFirstWithKeysetPaginationThroughTies(_ backend: CatalogBackend) async throws {
+        try await withCatalog(backend) { catalog in
             // 25 runs, five per created_at value: ties must neither repeat nor vanish across pages.
             var expected: [String] = []
             for index in 0..<25 {
@@ -62,13 +73,13 @@ import Testing
         }
     }
 
-    @Test func filtersByStatusConfigurationAndTime() async throws {
-        try await withCatalog { catalog in
+    @Test(arguments: CatalogBackend.allCases) func filtersByStatusConfigurationAndTime(_ backend: CatalogBackend) async throws {
+        try await withCatalog(backend) { catalog in
             try await catalog.create(record("a", createdAt: 100, status: .queued, configuration: "build"))
             try await catalog.create(record("b", createdAt: 200, status: .running, configuration: "build"))
             try await catalog.create(record("c", createdAt: 300, status: .failed, configuration: "deploy"))
             try await catalog.create(record("d", createdAt: 400, status: .failed, configuration: "build"))
-            func ids(_ filter: RunCatalog.Filter) async throws -> [String] {
+            func ids(_ filter: RunFilter) async throws -> [String] {
                 try await catalog.list(workspace: "ws_1", filter: filter, limit: 50).items.map(\.id)
             }
             #expect(try await ids(.init(status: .failed)) == ["d", "c"])
@@ -78,16 +89,16 @@ import Testing
         }
     }
 
-    @Test func refusesACursorItDidNotIssue() async throws {
-        try await withCatalog { catalog in
-            await #expect(throws: RunCatalog.Error.invalidCursor) {
+    @Test(arguments: CatalogBackend.allCases) func refusesACursorItDidNotIssue(_ backend: CatalogBackend) async throws {
+        try await withCatalog(backend) { catalog in
+            await #expect(throws: RunCatalogError.invalidCursor) {
                 _ = try await catalog.list(workspace: "ws_1", limit: 5, cursor: "not-a-cursor!")
             }
         }
     }
 
-    @Test func progressNeverOverwritesATerminalRow() async throws {
-        try await withCatalog { catalog in
+    @Test(arguments: CatalogBackend.allCases) func progressNeverOverwritesATerminalRow(_ backend: CatalogBackend) async throws {
+        try await withCatalog(backend) { catalog in
             try await catalog.create(record("live", createdAt: 1))
             try await catalog.create(record("done", createdAt: 2, status: .succeeded))
             try await catalog.record([
@@ -100,8 +111,8 @@ import Testing
     }
 
     @Test func listingUsesTheIndexesNotAScan() async throws {
-        try await withCatalog { catalog in
-            let plans = try await catalog.database.read { db -> [String] in
+        try await withCatalog(.sqliteFile) { catalog in
+            let plans = try await #require(catalog as? SQLiteRunCatalog).database.read { db -> [String] in
                 try [
                     "SELECT * FROM runs WHERE workspace_id = 'w' ORDER BY created_at DESC, id DESC LIMIT 5",
                     "SELECT * FROM runs WHERE workspace_id = 'w' AND status = 'failed' AND (created_at, id) < (5, 'x') ORDER BY created_at DESC, id DESC LIMIT 5",
@@ -115,5 +126,40 @@ import Testing
                 #expect(!plan.contains("TEMP B-TREE"), "sorts instead of walking the index: \(plan)")
             }
         }
+    }
+
+    @Test func closingTheCatalogLeavesNoWriteAheadLog() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let catalog = try SQLiteRunCatalog(path: directory.path + "/catalog.sqlite")
+        for index in 0..<200 { try await catalog.create(record("run_\(index)", createdAt: Int64(index))) }
+        // Reads too, as a server's: they open the pool's reader connections, which outlive its writer's.
+        #expect(try await catalog.list(workspace: "ws_1", limit: 10).items.count == 10)
+        #expect(FileManager.default.fileExists(atPath: directory.path + "/catalog.sqlite-wal"))
+        try await catalog.close()
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/catalog.sqlite-wal"))
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/catalog.sqlite-shm"))
+        let reopened = try SQLiteRunCatalog(path: directory.path + "/catalog.sqlite")
+        #expect(try await reopened.list(workspace: "ws_1", limit: 500).items.count == 200)
+        try await reopened.close()
+    }
+
+    @Test func theWriteAheadLogShrinksBackAfterALargeTransaction() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let catalog = try SQLiteRunCatalog(path: directory.path + "/catalog.sqlite")
+        let wal = directory.path + "/catalog.sqlite-wal"
+        func walBytes() throws -> Int { try FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int ?? -1 }
+        // One transaction of about 8 MB of summaries over 1,000 rows: the WAL grows to hold it all.
+        for index in 0..<1_000 { try await catalog.create(record("run_\(index)", createdAt: Int64(index))) }
+        let summary = String(repeating: "s", count: 8_000)
+        try await catalog.record((0..<1_000).map { index in
+            RunProgress(workspaceID: "ws_1", runID: "run_\(index)", lastSequence: 1, eventCount: 1, byteSize: 1, errorCount: 0, summary: summary)
+        })
+        #expect(try walBytes() > 4 * SQLiteRunCatalog.journalSizeLimit)
+        // The commit's automatic checkpoint emptied it; the next write starts it over and cuts it down.
+        try await catalog.create(record("small", createdAt: 5_000))
+        #expect(try walBytes() <= SQLiteRunCatalog.journalSizeLimit)
+        try await catalog.close()
     }
 }

@@ -154,7 +154,7 @@ final class LogCapture: Sendable {
             do { try FileManager.default.removeItem(atPath: root) } catch { Issue.record("cleanup: \(error)") }
         }
         let store = EventStore(configuration: EventStoreConfiguration(root: root), logger: capture.logger)
-        let catalog = try RunCatalog(path: root + "/catalog.sqlite")
+        let catalog = try SQLiteRunCatalog(path: root + "/catalog.sqlite")
         let runs = RunService(store: store, catalog: catalog, logger: capture.logger)
         var configuration = GatewayConfiguration()
         configuration.port = 0
@@ -176,7 +176,7 @@ final class LogCapture: Sendable {
             #expect(status6 == .notFound)
         }
         await store.shutdown()
-        try catalog.close()
+        try await catalog.close()
         let lines = capture.lines.withLock { $0 }
         #expect(!lines.isEmpty, "the server logged nothing: the check would prove nothing")
         let signature = String(token.split(separator: ".")[2])

@@ -40,7 +40,7 @@ func withServedGateway(
     logger.logLevel = .critical
     let metrics = GatewayMetrics()
     let store = EventStore(configuration: storeConfiguration, logger: logger, metricsFactory: metrics.factory)
-    let catalog = try RunCatalog(path: root + "/catalog.sqlite")
+    let catalog = try SQLiteRunCatalog(path: root + "/catalog.sqlite")
     let runs = RunService(store: store, catalog: catalog, logger: logger)
     var configuration = GatewayConfiguration()
     configuration.port = 0
@@ -50,7 +50,7 @@ func withServedGateway(
         try await body(client, "http://127.0.0.1:\(client.port!)", gateway)
     }
     await store.shutdown()
-    try catalog.close()
+    try await catalog.close()
 }
 
 func text(_ response: TestResponse) -> String { String(buffer: response.body) }
@@ -548,16 +548,16 @@ func readSSE(_ url: String, lastEventID: String? = nil, client: HTTPClient = .sh
         defer {
             do { try FileManager.default.removeItem(atPath: directory) } catch { Issue.record("cleanup: \(error)") }
         }
-        let catalog = try RunCatalog(path: directory + "/catalog.sqlite")
+        let catalog = try SQLiteRunCatalog(path: directory + "/catalog.sqlite")
         let store = EventStore(configuration: EventStoreConfiguration(root: directory))
         let gateway = Gateway(runs: RunService(store: store, catalog: catalog, logger: logger), configuration: GatewayConfiguration(), logger: logger)
         let registered = Set(gateway.makeRouter().routes.map { "\($0.method.rawValue) \(Self.normalized($0.path.description))" })
-        let declared = Set(Gateway.routes.flatMap { route in route.methods.map { "\($0.rawValue) /\(route.pattern.map { $0.hasPrefix(":") ? "{}" : $0 }.joined(separator: "/"))" } })
+        let declared = Set(Gateway.routes.routes.map { "\($0.method.rawValue) \(Self.normalized($0.path))" })
         let documented = Set(try Self.documented().flatMap { path, methods in methods.map { "\($0) \(path)" } })
-        #expect(registered == declared, "the 405 table is out of step with the router")
+        #expect(registered == declared, "the route table is out of step with the router")
         #expect(registered.subtracting(documented).isEmpty, "not in docs/openapi.yaml: \(registered.subtracting(documented))")
         #expect(documented.subtracting(registered).isEmpty, "documented but not served: \(documented.subtracting(registered))")
         await store.shutdown()
-        try catalog.close()
+        try await catalog.close()
     }
 }

@@ -3,6 +3,8 @@ import Logging
 import NIOCore
 import NIOEmbedded
 import NIOHTTPTypes
+import RunlogCatalog
+import RunlogRuns
 import RunlogStorage
 import RunlogTestSupport
 import Synchronization
@@ -29,7 +31,8 @@ import Testing
         // More readers than one slice, all on one loop whose scheduled tasks wait for the test.
         // Set up in one go on the loop, and what they are written is recorded as it goes: each
         // await on this loop is a hop that a busy test process makes slow.
-        let feeds = LiveFeeds(store: store, logger: logger, metrics: GatewayMetrics())
+        let runs = RunService(store: store, catalog: try SQLiteRunCatalog(path: directory.path + "/catalog.sqlite"), logger: logger)
+        let feeds = LiveFeeds(runs: runs, logger: logger, metrics: GatewayMetrics())
         let key = LiveFeed.Key(run: run, format: .sse)
         let loop = NIOAsyncTestingEventLoop()
         let channels = (0..<100).map { _ in NIOAsyncTestingChannel(loop: loop) }

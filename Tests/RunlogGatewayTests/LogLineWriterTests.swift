@@ -82,7 +82,7 @@ import Testing
             do { try FileManager.default.removeItem(atPath: root) } catch { Issue.record("cleanup: \(error)") }
         }
         let store = EventStore(configuration: EventStoreConfiguration(root: root), logger: Logger(label: "test"), metricsFactory: metrics.factory)
-        func scrape() -> String { String(decoding: metrics.text(of: store), as: UTF8.self) }
+        func scrape() -> String { String(decoding: metrics.text(openLogs: (store.openRunCount, store.openFileCount)), as: UTF8.self) }
 
         #expect(scrape().contains("runlog_log_lines_dropped_total 0"))
         dropped.store(7, ordering: .relaxed)

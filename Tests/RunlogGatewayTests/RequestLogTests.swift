@@ -23,14 +23,17 @@ import Testing
         #expect(RequestLogMiddleware<GatewayRequestContext>.traceID("garbage") == nil)
     }
 
-    @Test func workspaceAndRunIDsComeFromThePath() {
-        typealias Middleware = RequestLogMiddleware<GatewayRequestContext>
-        #expect(Middleware.ids(inPath: "/v1/workspaces/ws_1/runs/run_é/events") == ("ws_1", "run_é"))
-        #expect(Middleware.ids(inPath: "/v1/workspaces/ws_1/runs/run_1") == ("ws_1", "run_1"))
-        #expect(Middleware.ids(inPath: "/v1/workspaces/ws_1/runs") == ("ws_1", nil))
-        #expect(Middleware.ids(inPath: "/v1/workspaces/ws_1/other/x") == ("ws_1", nil))
-        #expect(Middleware.ids(inPath: "/v2/workspaces/ws_1/runs/run_1") == (nil, nil))
-        #expect(Middleware.ids(inPath: "/metrics") == (nil, nil))
+    @Test func aPathWhoseRoutesTakeOtherMethodsNamesItsIDsAndAnyOtherNone() throws {
+        let routes = Gateway.routes
+        let events = try #require(routes.routes(onPath: "/v1/workspaces/ws_1/runs/run_é/events"))
+        #expect(events.workspace == "ws_1" && events.run == "run_é")
+        #expect(Set(events.routes.map(\.method)) == [.get, .post])
+        let list = try #require(routes.routes(onPath: "/v1/workspaces/ws_1/runs"))
+        #expect(list.workspace == "ws_1" && list.run == nil)
+        #expect(try #require(routes.routes(onPath: "/metrics")).routes.map(\.method) == [.get])
+        #expect(routes.routes(onPath: "/v1/workspaces/ws_1/other/x") == nil)
+        #expect(routes.routes(onPath: "/v2/workspaces/ws_1/runs/run_1") == nil)
+        #expect(routes.routes(onPath: "/v1/workspaces/ws_1/runs/run_1/events/more") == nil)
     }
 
     @Test func logLinesAreOneJSONObjectWhateverTheFieldsHold() throws {

@@ -34,7 +34,7 @@ final class Fixture: @unchecked Sendable {
     let clock = ManualClock(today)
     let segmentBytes: Int64
     private(set) var store: EventStore
-    private(set) var catalog: RunCatalog
+    private(set) var catalog: any RunCatalog
     private(set) var runs: RunService
 
     init(root: String? = nil, segmentBytes: Int64 = 8 * 1024) throws {
@@ -58,9 +58,9 @@ final class Fixture: @unchecked Sendable {
         return configuration
     }
 
-    private static func open(root: String, segmentBytes: Int64, clock: ManualClock) throws -> (EventStore, RunCatalog, RunService) {
+    private static func open(root: String, segmentBytes: Int64, clock: ManualClock) throws -> (EventStore, any RunCatalog, RunService) {
         let store = EventStore(configuration: storeConfiguration(root: root, segmentBytes: segmentBytes), logger: quietLogger, wallClock: { clock.read() })
-        let catalog = try RunCatalog(path: root + "/catalog.sqlite")
+        let catalog = try SQLiteRunCatalog(path: root + "/catalog.sqlite")
         let runs = RunService(store: store, catalog: catalog, logger: quietLogger, wallClock: { clock.read() })
         return (store, catalog, runs)
     }
@@ -119,13 +119,13 @@ final class Fixture: @unchecked Sendable {
     /// Closes everything and opens it again, as a new process would.
     func reopen() async throws {
         await store.shutdown()
-        try catalog.close()
+        try await catalog.close()
         (store, catalog, runs) = try Self.open(root: root, segmentBytes: segmentBytes, clock: clock)
     }
 
     func close() async throws {
         await store.shutdown()
-        try catalog.close()
+        try await catalog.close()
     }
 
     func remove() {

@@ -135,9 +135,9 @@ import Testing
         #expect(logs.contains("retention pass finished"), "\(logs)")
         #expect(server.terminationStatus == 0)
         #expect(!FileManager.default.fileExists(atPath: fixture.logDirectory("run_old")))
-        let catalog = try RunCatalog(path: fixture.root + "/catalog.sqlite")
+        let catalog = try SQLiteRunCatalog(path: fixture.root + "/catalog.sqlite")
         #expect(try await catalog.run(workspace: "ws_1", id: "run_old")?.logsDeletedAt != nil)
-        try catalog.close()
+        try await catalog.close()
     }
 
     // MARK: Killed at random moments

@@ -10,7 +10,7 @@ import Testing
 struct Environment {
     let root: String
     let store: EventStore
-    let catalog: RunCatalog
+    let catalog: SQLiteRunCatalog
     let service: RunService
 
     init(root: String? = nil, durability: Durability = .flush) throws {
@@ -22,7 +22,7 @@ struct Environment {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         store = EventStore(configuration: configuration, logger: logger)
-        catalog = try RunCatalog(path: self.root + "/catalog.sqlite")
+        catalog = try SQLiteRunCatalog(path: self.root + "/catalog.sqlite")
         service = RunService(store: store, catalog: catalog, logger: logger)
     }
 
@@ -30,7 +30,7 @@ struct Environment {
     /// of the catalog side: the logs are flushed, the rows are not updated).
     func stop() async throws {
         await store.shutdown()
-        try catalog.close()
+        try await catalog.close()
     }
 
     func remove() {

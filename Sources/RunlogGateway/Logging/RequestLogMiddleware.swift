@@ -9,6 +9,7 @@ import Logging
 /// For a stream the line is written when its headers go out.
 struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
+    let routes: RouteTable
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let started = ContinuousClock.now
@@ -21,9 +22,16 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         metadata["method"] = .string(request.method.rawValue)
         metadata["path"] = .string(request.uri.path)
         if let traceID = request.headers.firstValue(.traceparent).flatMap(Self.traceID) { metadata["trace_id"] = .string(traceID) }
-        // A matched route has parsed the path already; an unmatched one is split here.
-        let (workspaceID, runID) =
-            context.endpointPath == nil ? Self.ids(inPath: request.uri.path) : (context.parameters.get("ws"), context.parameters.get("run"))
+        // A matched route has parsed the path already; a path whose routes take other methods
+        // is matched against the table; any other names no run.
+        let (workspaceID, runID): (String?, String?)
+        if context.endpointPath != nil {
+            (workspaceID, runID) = (context.parameters.get(RouteTable.workspaceParameter), context.parameters.get(RouteTable.runParameter))
+        } else if let path = routes.routes(onPath: request.uri.path) {
+            (workspaceID, runID) = (path.workspace, path.run)
+        } else {
+            (workspaceID, runID) = (nil, nil)
+        }
         if let workspaceID { metadata["workspace_id"] = .string(workspaceID) }
         if let runID { metadata["run_id"] = .string(runID) }
         do {
@@ -52,16 +60,6 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         } else {
             logger.info("request", metadata: metadata)
         }
-    }
-
-    /// The workspace and run ids of a `/v1/workspaces/{ws}/runs/{run}…` path, as far as it goes.
-    /// Split as bytes: splitting the string would break it into characters first.
-    static func ids(inPath path: String) -> (workspace: String?, run: String?) {
-        let parts = path.utf8.split(separator: UInt8(ascii: "/"), maxSplits: 5)
-        guard parts.count >= 3, parts[0].elementsEqual("v1".utf8), parts[1].elementsEqual("workspaces".utf8) else { return (nil, nil) }
-        let workspace = String(Substring(parts[2]))
-        guard parts.count >= 5, parts[3].elementsEqual("runs".utf8) else { return (workspace, nil) }
-        return (workspace, String(Substring(parts[4])))
     }
 
     /// The trace id of a `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if well formed.

@@ -144,7 +144,7 @@ final class EventStreamer: Sendable {
         var progress = Progress(position: query.after)
         var caughtUp = false
         while try await advance(to: &writer, progress: &progress, caughtUp: &caughtUp) {
-            _ = try await runs.store.waitForEvents(of: key, after: progress.position, orUntil: signal.wakeup)
+            _ = try await runs.waitForEvents(of: key, after: progress.position, orUntil: signal.wakeup)
         }
     }
 
@@ -159,7 +159,7 @@ final class EventStreamer: Sendable {
     /// alarm; false when the stream should end.
     @inline(never)
     func advance(to writer: inout any ResponseBodyWriter, progress: inout Progress, caughtUp: inout Bool) async throws -> Bool {
-        if caughtUp, let recent = try await runs.store.recentEvents(of: key, after: progress.position) {
+        if caughtUp, let recent = try await runs.recentEvents(of: key, after: progress.position) {
             for chunk in recent where try await send(chunk, to: &writer, progress: &progress) { return false }
         } else {
             // Parked streams are counted when their connection fills (see LiveSender).
@@ -193,7 +193,7 @@ final class EventStreamer: Sendable {
     /// The whole log as one gzip stream.
     @inline(never)
     private func sendGzipped(to writer: inout any ResponseBodyWriter) async throws {
-        for try await bytes in runs.store.gzippedEvents(of: key, after: query.after) { try await writer.write(bytes) }
+        for try await bytes in runs.gzippedEvents(of: key, after: query.after) { try await writer.write(bytes) }
     }
 
     /// Sends the whole log as its plain files, with sendfile; false (having sent nothing) when
@@ -201,7 +201,7 @@ final class EventStreamer: Sendable {
     @inline(never)
     private func sendFiles(to writer: inout any ResponseBodyWriter) async throws -> Bool {
         let channel = self.channel
-        guard let files = try await runs.store.plainFiles(of: key) else { return false }
+        guard let files = try await runs.plainFiles(of: key) else { return false }
         let offers = files.filter { $0.length > 0 }.map { (FileRegionSender.nextID(), $0) }
         // Offered before their tickets are written: both reach the event loop in this order.
         try await channel.eventLoop.submit {
@@ -216,7 +216,7 @@ final class EventStreamer: Sendable {
     /// Sends the lines the files hold after the position; true once the limit is reached.
     @inline(never)
     private func replay(to writer: inout any ResponseBodyWriter, progress: inout Progress) async throws -> Bool {
-        for try await chunk in runs.store.events(of: key, after: progress.position) where try await send(chunk, to: &writer, progress: &progress) {
+        for try await chunk in runs.events(of: key, after: progress.position) where try await send(chunk, to: &writer, progress: &progress) {
             return true
         }
         return false
@@ -228,7 +228,7 @@ final class EventStreamer: Sendable {
     private func sendHeartbeat(to writer: inout any ResponseBodyWriter, progress: Progress) async throws -> Bool {
         guard query.format == .sse else {
             guard try await runs.run(key).status.isTerminal else { return false }
-            return try await runs.store.lastSequence(of: key) <= progress.position
+            return try await runs.lastSequence(of: key) <= progress.position
         }
         try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
         return false
@@ -242,7 +242,7 @@ final class EventStreamer: Sendable {
         chunk.forEachEvent { sequence, type, line in
             guard !done, sequence > progress.position else { return }
             progress.position = sequence
-            if type == "run.completed" { progress.sawCompletion = true }
+            if type == LifecycleEvent.completed { progress.sawCompletion = true }
             guard query.types?.matches(type) ?? true else { return }
             query.format.writeFrame(sequence: sequence, type: type, line: line, to: &output)
             progress.sent += 1

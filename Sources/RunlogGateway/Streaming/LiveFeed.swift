@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import RunlogRuns
 import RunlogStorage
 import Synchronization
 
@@ -100,17 +101,17 @@ final class LiveFeed: Sendable {
     }
 
     /// Reads and hands out the run's new events until the last reader leaves or reading fails.
-    func run(store: EventStore, onFailure: @Sendable (LiveFeed) -> Void) async {
+    func run(runs: RunService, onFailure: @Sendable (LiveFeed) -> Void) async {
         var position = state.withLock { $0.position }
         do {
             while !state.withLock({ $0.stopped }) {
-                _ = try await store.waitForEvents(of: key.run, after: position, orUntil: wakeup)
-                if let recent = try await store.recentEvents(of: key.run, after: position) {
+                _ = try await runs.waitForEvents(of: key.run, after: position, orUntil: wakeup)
+                if let recent = try await runs.recentEvents(of: key.run, after: position) {
                     // Everything since the last batch in one: a busy feed sends fewer, larger writes.
                     position = await publish(recent, after: position)
                 } else {
                     // Behind what the store keeps in memory (a stall): the files have the rest.
-                    for try await chunk in store.events(of: key.run, after: position) {
+                    for try await chunk in runs.events(of: key.run, after: position) {
                         position = await publish(CollectionOfOne(chunk), after: position)
                     }
                 }

@@ -1,18 +1,19 @@
 import Logging
 import NIOCore
+import RunlogRuns
 import RunlogStorage
 import Synchronization
 
 /// The gateway's live feeds: one per run and format while it has parked readers.
 final class LiveFeeds: Sendable {
-    private let store: EventStore
+    private let runs: RunService
     private let logger: Logger
     /// Where parked readers count their falls behind.
     let metrics: GatewayMetrics
     private let feeds = Mutex<[LiveFeed.Key: LiveFeed]>([:])
 
-    init(store: EventStore, logger: Logger, metrics: GatewayMetrics) {
-        self.store = store
+    init(runs: RunService, logger: Logger, metrics: GatewayMetrics) {
+        self.runs = runs
         self.logger = logger
         self.metrics = metrics
     }
@@ -39,8 +40,8 @@ final class LiveFeeds: Sendable {
             return (feed, true)
         }
         if started, let feed {
-            let store = self.store
-            Task { await feed.run(store: store) { [weak self] failed in self?.forget(failed) } }
+            let runs = self.runs
+            Task { await feed.run(runs: runs) { [weak self] failed in self?.forget(failed) } }
         }
         return feed
     }

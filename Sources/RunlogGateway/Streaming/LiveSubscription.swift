@@ -1,4 +1,5 @@
 import NIOCore
+import RunlogStorage
 
 /// One live reader's place in its run's feed: what it writes of each batch, and when it must
 /// hand its stream back to the stream's task.
@@ -39,7 +40,7 @@ struct LiveSubscription: Sendable {
         }
         let new = frames.events[first...]
         position = new.last!.sequence
-        sawCompletion = sawCompletion || new.contains { $0.type == "run.completed" }
+        sawCompletion = sawCompletion || new.contains { $0.type == LifecycleEvent.completed }
         let bytes: ByteBuffer?
         if let types {
             var wanted = ByteBuffer()

@@ -21,8 +21,10 @@ public struct EventStoreConfiguration: Sendable {
     public var maxOpenFiles: Int = 1024
     /// A run untouched this long releases its file handle and memory (and reopens on next use).
     public var idleTimeout: Duration = .seconds(60)
+    /// What one event and one batch may hold; bodies are parsed with these wherever they arrive.
+    public var eventLimits = EventBatch.Limits()
     /// The event type that closes a log: nothing may be appended after it.
-    public var terminalEventType: String? = "run.completed"
+    public var terminalEventType: String? = LifecycleEvent.completed
     /// Threads for blocking file and zlib work.
     public var ioThreads: Int = 4
     /// gzip level for archived segments.

@@ -1,43 +1,9 @@
 import GRDB
 
 /// What retention reads and records: which runs' logs are due, and what was done to them.
-extension RunCatalog {
-    /// Where the logs of a finished run stand.
-    public enum LogState: Sendable {
-        /// Present and not yet compressed whole.
-        case awaitingCompression
-        /// Present (compressed or not).
-        case present
-        /// Deleted by retention; the row remains.
-        case deleted
-
-        var condition: String {
-            switch self {
-            case .awaitingCompression: return "completed_at IS NOT NULL AND logs_compressed_at IS NULL AND logs_deleted_at IS NULL"
-            case .present: return "completed_at IS NOT NULL AND logs_deleted_at IS NULL"
-            case .deleted: return "completed_at IS NOT NULL AND logs_deleted_at IS NOT NULL"
-            }
-        }
-    }
-
-    /// The last row a retention scan saw, in (time, workspace, id) order.
-    public struct ScanPosition: Sendable, Equatable {
-        public var time: Int64
-        public var workspaceID: String
-        public var id: String
-
-        public init(time: Int64, workspaceID: String, id: String) {
-            self.time = time
-            self.workspaceID = workspaceID
-            self.id = id
-        }
-    }
-
-    /// Finished runs with `completed_at` in `completed` whose logs are in `state`, oldest
-    /// first, `limit` at a time after `position` (a keyset: rows changed meanwhile never
-    /// make the scan skip or repeat one).
+extension SQLiteRunCatalog {
     public func completedRuns(
-        in completed: Range<Int64>, logs state: LogState, after position: ScanPosition?, limit: Int
+        in completed: Range<Int64>, logs state: RunLogState, after position: ScanPosition?, limit: Int
     ) async throws -> [RunRecord] {
         try await scan(
             condition: state.condition + " AND completed_at >= ? AND completed_at < ?",
@@ -45,8 +11,7 @@ extension RunCatalog {
         )
     }
 
-    /// How many finished runs ``completedRuns(in:logs:after:limit:)`` will go through.
-    public func countCompletedRuns(in completed: Range<Int64>, logs state: LogState) async throws -> Int {
+    public func countCompletedRuns(in completed: Range<Int64>, logs state: RunLogState) async throws -> Int {
         try await database.read { db in
             try Int.fetchOne(
                 db, sql: "SELECT COUNT(*) FROM runs WHERE \(state.condition) AND completed_at >= ? AND completed_at < ?",
@@ -55,7 +20,6 @@ extension RunCatalog {
         }
     }
 
-    /// Runs not finished yet and created before `cutoff`, oldest first, `limit` at a time.
     public func liveRuns(createdBefore cutoff: Int64, after position: ScanPosition?, limit: Int) async throws -> [RunRecord] {
         try await scan(
             condition: "completed_at IS NULL AND created_at < ?", arguments: [cutoff.databaseValue], timeColumn: "created_at", after: position,
@@ -63,7 +27,6 @@ extension RunCatalog {
         )
     }
 
-    /// How many runs ``liveRuns(createdBefore:after:limit:)`` will go through.
     public func countLiveRuns(createdBefore cutoff: Int64) async throws -> Int {
         try await database.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE completed_at IS NULL AND created_at < ?", arguments: [cutoff]) ?? 0
@@ -86,8 +49,6 @@ extension RunCatalog {
         }
     }
 
-    /// Records that a run's whole log is now gzipped. False when the run is gone or its logs
-    /// were deleted meanwhile.
     @discardableResult
     public func markLogsCompressed(workspace: String, id: String, at time: Int64) async throws -> Bool {
         try await database.write { db in
@@ -99,8 +60,6 @@ extension RunCatalog {
         }
     }
 
-    /// Records that a run's log files are gone: `events_path` cleared, the deletion time kept
-    /// (an earlier one wins). The row stays, so listings still show the run.
     @discardableResult
     public func markLogsDeleted(workspace: String, id: String, at time: Int64) async throws -> Bool {
         try await database.write { db in
@@ -112,11 +71,21 @@ extension RunCatalog {
         }
     }
 
-    /// Removes a run's row; false when it was already gone.
     @discardableResult
     public func deleteRun(workspace: String, id: String) async throws -> Bool {
         try await database.write { db in
             try RunRecord.deleteOne(db, key: ["workspace_id": workspace, "id": id])
+        }
+    }
+}
+
+extension RunLogState {
+    /// The rows in this state, as SQL (each matches one partial index exactly).
+    var condition: String {
+        switch self {
+        case .awaitingCompression: return "completed_at IS NOT NULL AND logs_compressed_at IS NULL AND logs_deleted_at IS NULL"
+        case .present: return "completed_at IS NOT NULL AND logs_deleted_at IS NULL"
+        case .deleted: return "completed_at IS NOT NULL AND logs_deleted_at IS NOT NULL"
         }
     }
 }

@@ -1,0 +1,8 @@
+import GRDB
+
+/// Rows of the `runs` table, read and written by their coding keys.
+extension RunRecord: FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "runs"
+}
+
+extension RunStatus: DatabaseValueConvertible {}

@@ -97,6 +97,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
+            // The connection layer's notes on what it copied from Hummingbird.
+            exclude: ["Connection/README.md"],
             // docs/openapi.yaml links here; the server serves it at /openapi.yaml.
             resources: [.copy("Resources/openapi.yaml")]
         ),
@@ -157,7 +159,9 @@ let package = Package(
                 "RunlogCatalog",
                 "RunlogStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),

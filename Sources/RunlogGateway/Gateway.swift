@@ -51,19 +51,9 @@ public struct Gateway: Sendable {
 
     /// The application to run as a service (with the store and the run service beside it).
     public func makeApplication() -> some ApplicationProtocol {
-        let logger = self.logger
-        let metrics = self.metrics
-        return Application(
+        Application(
             router: makeRouter(),
-            server: HTTPServerBuilder { responder in
-                HandoverHTTP1Channel(
-                    base: HTTP1Channel(
-                        responder: responder,
-                        configuration: .init(additionalChannelHandlers: [ReceiveBufferSizing(logger: logger), FileRegionSender(logger: logger), LiveSender()])
-                    ),
-                    metrics: metrics
-                )
-            },
+            server: ConnectionLayer.http1(logger: logger, metrics: metrics),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runlog"),
             logger: logger
         )
@@ -115,7 +105,7 @@ public struct Gateway: Sendable {
         if request.uri.queryParameters.get("stream") == "true" {
             let key = try runs.key(workspace: workspace, run: record.id)
             let types = try request.uri.queryParameters.get("types").map(TypeFilter.init)
-            return try eventStream(request, key: key, query: EventQuery(format: .sse, after: 0, limit: nil, types: types, follow: false), channel: context.channel)
+            return try eventStream(request, key: key, query: EventQuery(format: .sse, after: 0, limit: nil, types: types, follow: false), connection: context.connection)
         }
         var response = json(.created, JSONText.run(record))
         response.headers[.location] = "/v1/workspaces/\(workspace)/runs/\(record.id)"
@@ -194,9 +184,9 @@ public struct Gateway: Sendable {
             if record.status.isTerminal, query.after >= record.lastSequence {
                 return Response(status: .noContent)
             }
-            return try eventStream(request, key: key, query: query, channel: context.channel)
+            return try eventStream(request, key: key, query: query, connection: context.connection)
         case .ndjson:
-            return try eventStream(request, key: key, query: query, channel: context.channel)
+            return try eventStream(request, key: key, query: query, connection: context.connection)
         }
     }
 
@@ -226,7 +216,7 @@ public struct Gateway: Sendable {
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: body))
     }
 
-    func eventStream(_ request: Request, key: RunKey, query: EventQuery, channel: any Channel) throws -> Response {
+    func eventStream(_ request: Request, key: RunKey, query: EventQuery, connection: ResponseConnection) throws -> Response {
         // A whole download may come gzipped (archived segments as stored); SSE and live
         // NDJSON never are, since compressors hold bytes back.
         let gzip = query.isWholeDownload && EventQuery.acceptsGzip(request.headers[.acceptEncoding])
@@ -238,7 +228,7 @@ public struct Gateway: Sendable {
             let remaining = expiresAt - Timestamp.now().millisecondsSinceEpoch
             endsAt = StreamAlarms.now() + max(0, remaining) * 1_000_000
         }
-        let streamer = EventStreamer(services: streamServices, key: key, query: query, channel: channel, gzip: gzip, endsAt: endsAt)
+        let streamer = EventStreamer(services: streamServices, key: key, query: query, connection: connection, gzip: gzip, endsAt: endsAt)
         var headers: HTTPFields = [.cacheControl: "no-cache"]
         if query.format == .sse {
             headers[.contentType] = "text/event-stream"

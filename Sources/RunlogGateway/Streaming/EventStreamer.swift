@@ -28,9 +28,9 @@ final class EventStreamer: Sendable {
     let services: Services
     let key: RunKey
     let query: EventQuery
-    /// The response's connection: live streams park on its ``LiveSender``, and whole
-    /// downloads of plain files go out through its ``FileRegionSender``.
-    let channel: any Channel
+    /// The response's connection: live streams park on it, and whole downloads of plain
+    /// files go out through it with sendfile.
+    let connection: ResponseConnection
     /// Send the whole log as one gzip stream (a finite, unfiltered NDJSON download).
     let gzip: Bool
     /// A live stream ends at this moment (``StreamAlarms/now()``): its token's expiry.
@@ -41,11 +41,11 @@ final class EventStreamer: Sendable {
     private var runs: RunService { services.runs }
     private var metrics: GatewayMetrics { services.metrics }
 
-    init(services: Services, key: RunKey, query: EventQuery, channel: any Channel, gzip: Bool, endsAt: Int64) {
+    init(services: Services, key: RunKey, query: EventQuery, connection: ResponseConnection, gzip: Bool, endsAt: Int64) {
         self.services = services
         self.key = key
         self.query = query
-        self.channel = channel
+        self.connection = connection
         self.gzip = gzip
         self.endsAt = endsAt
     }
@@ -85,7 +85,7 @@ final class EventStreamer: Sendable {
     func respond(to writer: inout any ResponseBodyWriter) async throws {
         metrics.readers(metricLabel, change: 1)
         if query.isLive { services.alarms.add(signal) }
-        if parksOnFeed, let handover = ConnectionHandover.current, handover.take() {
+        if parksOnFeed, let handover = connection.takeOver() {
             await ParkingStream.start(self, writer: writer, handover: handover)
             return
         }
@@ -137,9 +137,9 @@ final class EventStreamer: Sendable {
 
     /// A live stream that waits in its task between reads, for one continuation rung by the run
     /// (new lines) or by the signal: the client left or the server is shutting down (the
-    /// connection's ``LiveSender`` sees both), or an alarm is due.
+    /// connection sees both), or an alarm is due.
     private func streamWaiting(to writer: inout any ResponseBodyWriter) async throws {
-        _ = try await LiveSender.attach(to: channel, watching: signal)
+        _ = try await connection.attach(watching: signal)
         try await writePreamble(to: &writer)
         var progress = Progress(position: query.after)
         var caughtUp = false
@@ -183,11 +183,11 @@ final class EventStreamer: Sendable {
     /// Parks the caught-up stream on its run's feed, which then writes its new events until the
     /// signal rings (a stop, an alarm, or the sender handing the stream back); false if the feed
     /// is ahead of the position, so the stream reads up to it first.
-    func park(with connection: LiveSender.Handle, progress: Progress) async throws -> Bool {
+    func park(with connection: LiveConnection, progress: Progress) async throws -> Bool {
         let subscription = LiveSubscription(position: progress.position, types: query.types)
         let heartbeat = StreamAlarms.nanoseconds(services.configuration.heartbeatInterval)
         let (key, signal, endsAt, feeds) = (LiveFeed.Key(run: self.key, format: query.format), self.signal, self.endsAt, services.feeds)
-        return try await connection.run { $0.park(subscription, in: feeds, key: key, signal: signal, heartbeat: heartbeat, endsAt: endsAt) }
+        return try await connection.park(subscription, in: feeds, key: key, signal: signal, heartbeat: heartbeat, endsAt: endsAt)
     }
 
     /// The whole log as one gzip stream.
@@ -200,16 +200,9 @@ final class EventStreamer: Sendable {
     /// it has archived segments or its files moved meanwhile.
     @inline(never)
     private func sendFiles(to writer: inout any ResponseBodyWriter) async throws -> Bool {
-        let channel = self.channel
         guard let files = try await runs.plainFiles(of: key) else { return false }
-        let offers = files.filter { $0.length > 0 }.map { (FileRegionSender.nextID(), $0) }
-        // Offered before their tickets are written: both reach the event loop in this order.
-        try await channel.eventLoop.submit {
-            let sender = try channel.pipeline.syncOperations.handler(type: FileRegionSender.self)
-            for (id, file) in offers { sender.offer(file, id: id) }
-        }.get()
-        for (id, _) in offers { try await writer.write(FileRegionSender.ticket(id)) }
-        metrics.sentFiles(offers.count)
+        try await connection.sendFiles(files, through: &writer)
+        metrics.sentFiles(files.filter { $0.length > 0 }.count)
         return true
     }
 

@@ -11,13 +11,13 @@ final class ParkingStream: @unchecked Sendable {
     // Unchecked: one task at a time uses the mutable state. The next task starts only from the
     // first ring after a park, and registering for that ring is the last thing a task does.
     private let streamer: EventStreamer
-    private let connection: LiveSender.Handle
+    private let connection: LiveConnection
     private let handover: ConnectionHandover
     private var writer: any ResponseBodyWriter
     private var progress: EventStreamer.Progress
     private var caughtUp = false
 
-    private init(_ streamer: EventStreamer, connection: LiveSender.Handle, writer: any ResponseBodyWriter, handover: ConnectionHandover) {
+    private init(_ streamer: EventStreamer, connection: LiveConnection, writer: any ResponseBodyWriter, handover: ConnectionHandover) {
         self.streamer = streamer
         self.connection = connection
         self.writer = writer
@@ -28,9 +28,9 @@ final class ParkingStream: @unchecked Sendable {
     /// Runs `streamer` in the calling task up to its first park, and from then on in tasks of
     /// its own until it ends.
     static func start(_ streamer: EventStreamer, writer: any ResponseBodyWriter, handover: ConnectionHandover) async {
-        let connection: LiveSender.Handle
+        let connection: LiveConnection
         do {
-            connection = try await LiveSender.attach(to: streamer.channel, watching: streamer.signal)
+            connection = try await streamer.connection.attach(watching: streamer.signal)
         } catch {
             // The connection's pipeline has gone (its event loop is shutting down).
             streamer.services.logger.info("an event stream could not start", metadata: ["run": "\(streamer.key)", "error": "\(error)"])
@@ -68,7 +68,7 @@ final class ParkingStream: @unchecked Sendable {
     /// Takes the stream off the feed at the point the feed reached, and runs on from there.
     private func resume() async {
         do {
-            if let handoff = try await connection.run({ $0.unpark() }) { progress.resume(from: handoff) }
+            if let handoff = try await connection.unpark() { progress.resume(from: handoff) }
         } catch {
             await end(after: error)
             return

@@ -53,27 +53,8 @@ final class LiveSender: ChannelDuplexHandler, RemovableChannelHandler {
 
     init() {}
 
-    /// A connection's sender, for a stream's task.
-    struct Handle: Sendable {
-        let sender: NIOLoopBound<LiveSender>
-
-        /// Runs `body` with the sender, on its event loop.
-        func run<Result: Sendable>(_ body: @escaping @Sendable (LiveSender) -> Result) async throws -> Result {
-            let sender = self.sender
-            return try await sender.eventLoop.submit { body(sender.value) }.get()
-        }
-    }
-
-    /// The connection's sender, watching `signal` (stopped at once if the client has gone).
-    static func attach(to channel: any Channel, watching signal: StreamSignal) async throws -> Handle {
-        try await channel.eventLoop.submit {
-            let sender = try channel.pipeline.syncOperations.handler(type: LiveSender.self)
-            sender.watch(signal)
-            return Handle(sender: NIOLoopBound(sender, eventLoop: channel.eventLoop))
-        }.get()
-    }
-
-    private func watch(_ signal: StreamSignal) {
+    /// Watches `signal` for the connection's stream (stopped at once if the client has gone).
+    func watch(_ signal: StreamSignal) {
         guard let context, context.channel.isActive else {
             signal.stop()
             return

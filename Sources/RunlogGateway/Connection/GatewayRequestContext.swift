@@ -1,15 +1,15 @@
 import Hummingbird
 import NIOCore
 
-/// The context of the gateway's requests: Hummingbird's basics plus the connection, to which
-/// a whole-log download hands its files (see ``FileRegionSender``).
+/// The context of the gateway's requests: Hummingbird's basics plus the connection, on which
+/// live streams park and to which whole-log downloads hand their files.
 public struct GatewayRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The connection the request arrived on.
-    let channel: any Channel
+    let connection: ResponseConnection
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
-        self.channel = source.channel
+        self.connection = ResponseConnection(channel: source.channel)
     }
 }

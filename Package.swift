@@ -144,9 +144,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Helpers the test targets share (not a product).
+        // What the test targets share (not a product): temporary directories, child processes
+        // (`runlog serve`, curl), raw connections, captured logs, a run service on a fresh root.
         .target(
             name: "RunlogTestSupport",
+            dependencies: [
+                "RunlogRuns",
+                "RunlogCatalog",
+                "RunlogStorage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ],
             path: "Tests/RunlogTestSupport"
         ),
         .testTarget(
@@ -171,6 +180,7 @@ let package = Package(
         .testTarget(
             name: "RunlogRunsTests",
             dependencies: [
+                "RunlogTestSupport",
                 "RunlogRuns",
                 "RunlogCatalog",
                 "RunlogStorage",

@@ -5,35 +5,8 @@ import Testing
 /// Headless Chromium follows a live run with `EventSource` (the page at `/`) while the server
 /// restarts under it: the browser must resume with its own `Last-Event-ID`, receive 1...N exactly
 /// once, and stop reconnecting once the run completed.
-@Suite(.timeLimit(.minutes(3))) struct BrowserTests {
+@Suite(.slow, .timeLimit(.minutes(3))) struct BrowserTests {
     static let chromium = "/usr/bin/chromium"
-
-    /// A `runlog serve` child process.
-    final class Server {
-        let process = Process()
-        let output = Pipe()
-        var port = 0
-
-        init(storage: String, port: Int, environment: [String: String] = [:]) throws {
-            process.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
-            process.arguments = ["serve", "--port", "\(port)", "--storage", storage]
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-            process.standardOutput = output
-            process.standardError = output
-        }
-
-        func start(_ test: ServeTests) async throws {
-            try process.run()
-            let started = await test.read(output) { $0.contains("listening on") }
-            port = Int(try #require(started.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/)?.1))!
-        }
-
-        func stop() -> Int32 {
-            kill(process.processIdentifier, SIGTERM)
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
-    }
 
     /// Collects the page's console lines (`runlog: …`) from Chromium's log as they come.
     final class ConsoleLog: @unchecked Sendable {
@@ -80,26 +53,24 @@ import Testing
 
     @Test func aBrowserResumesAcrossARestartAndStopsAfterCompletion() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.chromium), "chromium is needed (.ci/run installs it)")
-        let serve = ServeTests()
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         // With access control on: the producer sends a bearer token, the page a read-only one in its URL.
         let key = ["RUNLOG_AUTH_KEY": "browser-test-key-0123456789abcdef0123456789"]
-        let writer = try await CommandLineTests().run(["token", "issue", "--workspace", "ws_1", "--scope", "runs:create", "--scope", "events:append", "--ttl", "10m"], environment: key)
-        let reader = try await CommandLineTests().run(["token", "issue", "--workspace", "ws_1", "--scope", "events:read", "--run", "run_1", "--ttl", "10m"], environment: key)
+        let writer = try await ChildProcess.runlog(["token", "issue", "--workspace", "ws_1", "--scope", "runs:create", "--scope", "events:append", "--ttl", "10m"], environment: key)
+        let reader = try await ChildProcess.runlog(["token", "issue", "--workspace", "ws_1", "--scope", "events:read", "--run", "run_1", "--ttl", "10m"], environment: key)
         #expect(writer.status == 0 && reader.status == 0, "\(writer.error) \(reader.error)")
         let writeToken = writer.output.trimmingCharacters(in: .whitespacesAndNewlines)
         let readToken = reader.output.trimmingCharacters(in: .whitespacesAndNewlines)
-        let first = try Server(storage: directory.path, port: 0, environment: key)
-        try await first.start(serve)
+        let first = try await ServerProcess(storage: directory.path, environment: key)
         let base = "http://127.0.0.1:\(first.port)"
         let events = base + "/v1/workspaces/ws_1/runs/run_1/events"
         func append(_ line: String) async throws {
-            let result = try await serve.curl(["-XPOST", events, "-H", "Authorization: Bearer \(writeToken)", "-H", "Content-Type: application/x-ndjson", "--data-binary", line])
+            let result = try await ChildProcess.curl(["-XPOST", events, "-H", "Authorization: Bearer \(writeToken)", "-H", "Content-Type: application/x-ndjson", "--data-binary", line])
             #expect(result.output.contains("\"appended\":1"), "append failed: \(result.output)")
         }
-        #expect(try await serve.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-d", #"{"run_id":"run_0"}"#]).output.contains("unauthorized"))
-        _ = try await serve.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-H", "Authorization: Bearer \(writeToken)", "-d", #"{"run_id":"run_1"}"#])
+        #expect(try await ChildProcess.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-d", #"{"run_id":"run_0"}"#]).output.contains("unauthorized"))
+        _ = try await ChildProcess.curl(["-XPOST", base + "/v1/workspaces/ws_1/runs", "-H", "Authorization: Bearer \(writeToken)", "-d", #"{"run_id":"run_1"}"#])
         try await append(#"{"type":"run.started"}"#)
 
         let profile = TemporaryDirectory()
@@ -125,14 +96,13 @@ import Testing
         await console.wait { $0.contains("event 4") }
 
         // Break the connection mid-stream: restart the server on the same port.
-        #expect(first.stop() == 0)
+        #expect(first.stop())
         await console.wait { $0.contains("reconnecting") }
-        let second = try Server(storage: directory.path, port: first.port, environment: key)
-        try await second.start(serve)
+        let second = try await ServerProcess(storage: directory.path, port: first.port, environment: key)
         for index in 4...6 { try await append(#"{"type":"console.line","payload":{"n":\#(index)}}"#) }
         try await append(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#)
         await console.wait { $0.contains("closed") }
-        #expect(second.stop() == 0)
+        #expect(second.stop())
 
         let log = console.all
         let received = log.compactMap { $0.hasPrefix("event ") ? Int($0.dropFirst(6)) : nil }

@@ -4,40 +4,12 @@ import Testing
 
 /// The `runlog` binary as a user runs it: exit codes, one-line errors, output.
 @Suite(.timeLimit(.minutes(1))) struct CommandLineTests {
-    static let runlog = builtProduct("runlog")
-
-    struct Result: Sendable {
-        var status: Int32
-        var output: String
-        var error: String
-    }
-
-    func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) async throws -> Result {
-        try await offPool { try Self.runBlocking(arguments, input: input, environment: environment) }
-    }
-
-    private static func runBlocking(_ arguments: [String], input: String, environment: [String: String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.runlog)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let stdin = Pipe()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let error = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: output, as: UTF8.self), error: String(decoding: error, as: UTF8.self))
+    func run(_ arguments: [String], input: String = "", environment: [String: String] = [:]) async throws -> ProcessResult {
+        try await ChildProcess.runlog(arguments, input: input, environment: environment)
     }
 
     @Test func appendsReadsAndReportsErrorsOnOneLine() async throws {
-        #expect(FileManager.default.isExecutableFile(atPath: Self.runlog), "build the runlog product first")
+        #expect(FileManager.default.isExecutableFile(atPath: ChildProcess.runlogPath), "build the runlog product first")
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let storage = ["--storage", directory.path]

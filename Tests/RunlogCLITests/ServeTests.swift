@@ -4,63 +4,15 @@ import Testing
 
 /// `runlog serve` as a process, with `curl -N` as the SSE client.
 @Suite(.timeLimit(.minutes(2))) struct ServeTests {
-    /// Runs curl to completion; returns its exit status and output.
-    func curl(_ arguments: [String]) async throws -> (status: Int32, output: String) {
-        try await offPool { try Self.curlBlocking(arguments) }
-    }
-
-    private static func curlBlocking(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
-    /// Starts `runlog serve` on `directory` and reads its output until it listens; returns the
-    /// process, its output pipe (standard error too if `errorsToo`, else into `errors` if given),
-    /// what it printed so far, and the URL of workspace ws_1's runs.
-    func serve(_ directory: TemporaryDirectory, errorsToo: Bool, errors: Pipe? = nil) async throws -> (Process, Pipe, String, String) {
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: CommandLineTests.runlog)
-        server.arguments = ["serve", "--port", "0", "--storage", directory.path]
-        let logs = Pipe()
-        server.standardOutput = logs
-        if errorsToo { server.standardError = logs } else if let errors { server.standardError = errors }
-        try server.run()
-        let started = await read(logs) { $0.contains("listening on") }
-        let port = try #require(started.firstMatch(of: /listening on 127\.0\.0\.1:(\d+)/)?.1)
-        return (server, logs, started, "http://127.0.0.1:\(port)/v1/workspaces/ws_1/runs")
-    }
-
-    /// Reads `pipe` on a background thread until `done` says the text so far is enough (or it ends).
-    func read(_ pipe: Pipe, until done: @escaping @Sendable (String) -> Bool) async -> String {
-        await withCheckedContinuation { continuation in
-            Thread.detachNewThread {
-                var text = ""
-                while !done(text) {
-                    let chunk = pipe.fileHandleForReading.availableData
-                    if chunk.isEmpty { break }
-                    text += String(decoding: chunk, as: UTF8.self)
-                }
-                continuation.resume(returning: text)
-            }
-        }
-    }
-
     @Test func streamsToCurlAndStopsCleanlyOnSIGTERM() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: "/usr/bin/curl"), "curl is needed (.ci/run installs it)")
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let (server, _, started, base) = try await serve(directory, errorsToo: true)
+        let server = try await ServerProcess()
+        defer { server.stop() }
+        let base = server.base + "/v1/workspaces/ws_1/runs"
         // No key: open, on loopback only, and it says so.
-        #expect(started.contains("access control is off"), "\(started)")
+        #expect(server.startup.contains("access control is off"), "\(server.startup)")
 
-        #expect(try await curl(["-XPOST", base, "-d", #"{"run_id":"run_1"}"#]).output.contains(#""status":"queued""#))
+        #expect(try await ChildProcess.curl(["-XPOST", base, "-d", #"{"run_id":"run_1"}"#]).output.contains(#""status":"queued""#))
         let stream = Process()
         stream.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         stream.arguments = ["-sN", "-H", "Accept: text/event-stream", base + "/run_1/events"]
@@ -68,61 +20,60 @@ import Testing
         stream.standardOutput = streamOutput
         try stream.run()
         for index in 1...3 {
-            let appended = try await curl(["-XPOST", base + "/run_1/events", "-H", "Content-Type: application/x-ndjson", "--data-binary", #"{"type":"console.line","payload":{"n":\#(index)}}"#])
+            let appended = try await ChildProcess.curl(["-XPOST", base + "/run_1/events", "-H", "Content-Type: application/x-ndjson", "--data-binary", #"{"type":"console.line","payload":{"n":\#(index)}}"#])
             #expect(appended.output.contains(#""last_sequence":\#(index)"#))
         }
-        let received = await read(streamOutput) { $0.contains("id: 3\n") }
+        let received = await ChildProcess.read(streamOutput) { $0.contains("id: 3\n") }
         #expect(received.hasPrefix(": runlog event stream\nretry: "))
         #expect(received.contains("id: 1\nevent: console.line\ndata: {\"sequence\":1,"))
 
         // SIGTERM: the open stream ends cleanly (curl exits 0) and so does the server.
-        kill(server.processIdentifier, SIGTERM)
-        let rest = await read(streamOutput) { _ in false }
+        kill(server.process.processIdentifier, SIGTERM)
+        let rest = await ChildProcess.read(streamOutput) { _ in false }
         stream.waitUntilExit()
-        server.waitUntilExit()
+        server.process.waitUntilExit()
         #expect(stream.terminationStatus == 0)
-        #expect(server.terminationStatus == 0)
+        #expect(server.process.terminationStatus == 0)
         #expect(!rest.contains("id: 4"))
         // The catalog was closed: checkpointed, its write-ahead log and shared memory removed.
         for leftover in ["catalog.sqlite-wal", "catalog.sqlite-shm"] {
-            #expect(!FileManager.default.fileExists(atPath: directory.path + "/" + leftover), "\(leftover) left behind")
+            #expect(!FileManager.default.fileExists(atPath: server.storage + "/" + leftover), "\(leftover) left behind")
         }
-        #expect(FileManager.default.fileExists(atPath: directory.path + "/catalog.sqlite"))
+        #expect(FileManager.default.fileExists(atPath: server.storage + "/catalog.sqlite"))
     }
 
     @Test func keepsServingWhenTheReaderOfItsLogsGoesAway() async throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let errors = Pipe()
-        let (server, logs, _, base) = try await serve(directory, errorsToo: false, errors: errors)
+        let (logs, errors) = (Pipe(), Pipe())
+        let server = try await ServerProcess(output: .pipes(stdout: logs, stderr: errors))
+        defer { server.stop() }
+        let base = server.base + "/v1/workspaces/ws_1/runs"
         // A log shipper that dies, `runlog serve | head`: each request's log line meets a closed pipe.
         try logs.fileHandleForReading.close()
         for index in 1...20 {
-            let created = try await curl(["-XPOST", base, "-d", #"{"run_id":"run_\#(index)"}"#])
+            let created = try await ChildProcess.curl(["-XPOST", base, "-d", #"{"run_id":"run_\#(index)"}"#])
             #expect(created.output.contains(#""status":"queued""#), "\(created)")
         }
-        #expect(server.isRunning)
-        kill(server.processIdentifier, SIGTERM)
-        let said = await read(errors) { _ in false }
-        try await offPool { server.waitUntilExit() }
-        #expect(server.terminationStatus == 0)
+        #expect(server.process.isRunning)
+        kill(server.process.processIdentifier, SIGTERM)
+        let said = await ChildProcess.read(errors) { _ in false }
+        #expect(try await offPool { server.stop() })
         // Said once, on stderr.
         #expect(said.components(separatedBy: "stdout refused the operational log").count == 2, "\(said)")
     }
 
     @Test func operationalLogsAreJSONLinesWithRequestAndTraceIDs() async throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
         // Standard output alone: every line on it must be a JSON object.
-        let (server, logs, started, base) = try await serve(directory, errorsToo: false)
+        let logs = Pipe()
+        let server = try await ServerProcess(output: .pipes(stdout: logs, stderr: nil))
+        defer { server.stop() }
+        let (started, base) = (server.startup, server.base + "/v1/workspaces/ws_1/runs")
         let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
-        _ = try await curl(["-XPOST", base, "-H", "traceparent: 00-\(trace)-00f067aa0ba902b7-01", "-H", "X-Request-Id: req-42", "-d", #"{"run_id":"run_1"}"#])
-        _ = try await curl([base + "/run_missing?access_token=secret-token-text"])
+        _ = try await ChildProcess.curl(["-XPOST", base, "-H", "traceparent: 00-\(trace)-00f067aa0ba902b7-01", "-H", "X-Request-Id: req-42", "-d", #"{"run_id":"run_1"}"#])
+        _ = try await ChildProcess.curl([base + "/run_missing?access_token=secret-token-text"])
         // No route takes DELETE: the ids come from the path itself.
-        _ = try await curl(["-XDELETE", base + "/run_1"])
-        kill(server.processIdentifier, SIGTERM)
-        let rest = await read(logs) { _ in false }
-        server.waitUntilExit()
+        _ = try await ChildProcess.curl(["-XDELETE", base + "/run_1"])
+        kill(server.process.processIdentifier, SIGTERM)
+        let rest = await ChildProcess.read(logs) { _ in false }
 
         var records: [[String: Any]] = []
         for line in (started + rest).split(separator: "\n") {

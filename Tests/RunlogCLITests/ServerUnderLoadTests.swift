@@ -4,24 +4,12 @@ import RunlogTestSupport
 import Testing
 
 /// `runlog serve` under load, watched from outside: slow readers, many readers, churn.
-@Suite(.serialized, .timeLimit(.minutes(5))) struct ServerUnderLoadTests {
+@Suite(.serialized, .slow, .timeLimit(.minutes(5))) struct ServerUnderLoadTests {
     /// Runs curl to completion; returns its output.
-    static func curl(_ arguments: [String]) async throws -> String {
-        try await offPool { try curlBlocking(arguments) }
-    }
+    static func curl(_ arguments: [String]) async throws -> String { try await ChildProcess.curl(arguments).output }
 
     /// ``curl(_:)`` for code already off the pool.
-    static func curlBlocking(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-sS", "--max-time", "120"] + arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func curlBlocking(_ arguments: [String]) throws -> String { try ChildProcess.curlBlocking(arguments).output }
 
     /// The last SSE `id:` of a stream saved to a file, read from its last 8 KiB only (cheap to
     /// poll while the file grows to 100 MB).
@@ -72,7 +60,7 @@ import Testing
 
         // One batch: 1,000 events of about 1 KB.
         let padding = String(repeating: "x", count: 960)
-        let batch = server.directory.path + "/batch.ndjson"
+        let batch = server.storage + "/batch.ndjson"
         try (1...1000).map { #"{"type":"console.line","payload":{"n":\#($0),"text":"\#(padding)"}}"# }
             .joined(separator: "\n").write(toFile: batch, atomically: true, encoding: .utf8)
         @Sendable func appendBatch() throws {
@@ -89,11 +77,11 @@ import Testing
             return client
         }
         // SIGSTOP makes this one stop reading its socket...
-        let streamed = server.directory.path + "/stream.txt"
+        let streamed = server.storage + "/stream.txt"
         let reader = try sseClient(savingTo: streamed)
         defer { if reader.isRunning { reader.terminate() } }
         // ...while a second reader of the same run keeps reading throughout.
-        let keptUp = server.directory.path + "/kept-up.txt"
+        let keptUp = server.storage + "/kept-up.txt"
         let other = try sseClient(savingTo: keptUp)
         defer { if other.isRunning { other.terminate() } }
         try appendBatch()

@@ -132,7 +132,7 @@ enum CatalogBackend: String, CaseIterable, Sendable {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let catalog = try SQLiteRunCatalog(path: directory.path + "/catalog.sqlite")
-        for index in 0..<200 { try await catalog.create(record("run_\(index)", createdAt: Int64(index))) }
+        for index in 0..<20 { try await catalog.create(record("run_\(index)", createdAt: Int64(index))) }
         // Reads too, as a server's: they open the pool's reader connections, which outlive its writer's.
         #expect(try await catalog.list(workspace: "ws_1", limit: 10).items.count == 10)
         #expect(FileManager.default.fileExists(atPath: directory.path + "/catalog.sqlite-wal"))
@@ -140,7 +140,7 @@ enum CatalogBackend: String, CaseIterable, Sendable {
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/catalog.sqlite-wal"))
         #expect(!FileManager.default.fileExists(atPath: directory.path + "/catalog.sqlite-shm"))
         let reopened = try SQLiteRunCatalog(path: directory.path + "/catalog.sqlite")
-        #expect(try await reopened.list(workspace: "ws_1", limit: 500).items.count == 200)
+        #expect(try await reopened.list(workspace: "ws_1", limit: 500).items.count == 20)
         try await reopened.close()
     }
 
@@ -150,10 +150,10 @@ enum CatalogBackend: String, CaseIterable, Sendable {
         let catalog = try SQLiteRunCatalog(path: directory.path + "/catalog.sqlite")
         let wal = directory.path + "/catalog.sqlite-wal"
         func walBytes() throws -> Int { try FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int ?? -1 }
-        // One transaction of about 8 MB of summaries over 1,000 rows: the WAL grows to hold it all.
-        for index in 0..<1_000 { try await catalog.create(record("run_\(index)", createdAt: Int64(index))) }
-        let summary = String(repeating: "s", count: 8_000)
-        try await catalog.record((0..<1_000).map { index in
+        // One transaction of about 8 MB of summaries over 100 rows: the WAL grows to hold it all.
+        for index in 0..<100 { try await catalog.create(record("run_\(index)", createdAt: Int64(index))) }
+        let summary = String(repeating: "s", count: 80_000)
+        try await catalog.record((0..<100).map { index in
             RunProgress(workspaceID: "ws_1", runID: "run_\(index)", lastSequence: 1, eventCount: 1, byteSize: 1, errorCount: 0, summary: summary)
         })
         #expect(try walBytes() > 4 * SQLiteRunCatalog.journalSizeLimit)

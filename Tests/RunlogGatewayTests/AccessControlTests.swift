@@ -10,33 +10,9 @@ import RunlogCatalog
 @testable import RunlogGateway
 import RunlogRuns
 import RunlogStorage
+import RunlogTestSupport
 import Synchronization
 import Testing
-
-/// Log lines kept in memory, to check what the server writes about requests.
-final class LogCapture: Sendable {
-    let lines = Mutex<[String]>([])
-
-    var logger: Logger {
-        var logger = Logger(label: "test") { _ in Handler(capture: self) }
-        logger.logLevel = .trace
-        return logger
-    }
-
-    struct Handler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            capture.lines.withLock { $0.append("\(event.level) \(event.message) \(all)") }
-        }
-    }
-}
 
 @Suite(.timeLimit(.minutes(2))) struct AccessControlTests {
     static let key = Array("0123456789abcdef0123456789abcdef-runlog-test-key".utf8)
@@ -146,38 +122,30 @@ final class LogCapture: Sendable {
     }
 
     @Test func tokensComeAsHeaderQueryOrCookieAndNeverReachTheLogs() async throws {
-        let capture = LogCapture()
+        let capture = CapturedLog()
         let authority = try await Self.authority()
-        let root = NSTemporaryDirectory() + "runlog-access-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-        defer {
-            do { try FileManager.default.removeItem(atPath: root) } catch { Issue.record("cleanup: \(error)") }
-        }
-        let store = EventStore(configuration: EventStoreConfiguration(root: root), logger: capture.logger)
-        let catalog = try SQLiteRunCatalog(path: root + "/catalog.sqlite")
-        let runs = RunService(store: store, catalog: catalog, logger: capture.logger)
         var configuration = GatewayConfiguration()
         configuration.port = 0
         configuration.accessControl = authority
         let token = try await authority.issue(workspaces: ["ws_1"], scopes: [.runsCreate, .eventsRead, .eventsAppend], ttl: .seconds(60))
         let forged = token.dropLast(4) + "AAAA"
-        try await Gateway(runs: runs, configuration: configuration, logger: capture.logger).makeApplication().test(.live) { client in
-            let status1 = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, headers: [.authorization: "Bearer \(token)"], body: ByteBuffer(string: #"{"run_id":"run_1"}"#)).status
-            #expect(status1 == .created)
-            let status2 = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1?access_token=\(token)", method: .get).status
-            #expect(status2 == .ok)
-            let status3 = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1", method: .get, headers: [.cookie: "theme=dark; runlog_token=\(token)"]).status
-            #expect(status3 == .ok)
-            let status4 = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1?access_token=\(forged)", method: .get).status
-            #expect(status4 == .unauthorized)
-            let status5 = try await client.execute(uri: "/v1/workspaces/ws_2/runs/run_1?access_token=\(token)", method: .get).status
-            #expect(status5 == .forbidden)
-            let status6 = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_none/events?format=ndjson&access_token=\(token)", method: .get).status
-            #expect(status6 == .notFound)
+        try await withRunService(logger: capture.logger()) { runs in
+            try await Gateway(runs: runs, configuration: configuration, logger: capture.logger()).makeApplication().test(.live) { client in
+                let status1 = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, headers: [.authorization: "Bearer \(token)"], body: ByteBuffer(string: #"{"run_id":"run_1"}"#)).status
+                #expect(status1 == .created)
+                let status2 = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1?access_token=\(token)", method: .get).status
+                #expect(status2 == .ok)
+                let status3 = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1", method: .get, headers: [.cookie: "theme=dark; runlog_token=\(token)"]).status
+                #expect(status3 == .ok)
+                let status4 = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1?access_token=\(forged)", method: .get).status
+                #expect(status4 == .unauthorized)
+                let status5 = try await client.execute(uri: "/v1/workspaces/ws_2/runs/run_1?access_token=\(token)", method: .get).status
+                #expect(status5 == .forbidden)
+                let status6 = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_none/events?format=ndjson&access_token=\(token)", method: .get).status
+                #expect(status6 == .notFound)
+            }
         }
-        await store.shutdown()
-        try await catalog.close()
-        let lines = capture.lines.withLock { $0 }
+        let lines = capture.lines
         #expect(!lines.isEmpty, "the server logged nothing: the check would prove nothing")
         let signature = String(token.split(separator: ".")[2])
         for line in lines {

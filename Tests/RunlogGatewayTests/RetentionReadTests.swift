@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import RunlogRuns
 import RunlogStorage
+import RunlogTestSupport
 import Testing
 
 /// Readers downloading a run while retention (from another process, as cron runs it) gzips or
@@ -55,7 +56,7 @@ import Testing
     // These runs have more segments than a download sends with sendfile (64), so they exercise
     // the reader that follows renames and deletions as it goes. A smaller run's download holds
     // every file open from its start and completes whole (GatewayStreamTests).
-    @Test func aDownloadWhileTheRunIsCompressedGetsTheWholeLog() async throws {
+    @Test(.slow) func aDownloadWhileTheRunIsCompressedGetsTheWholeLog() async throws {
         try await withGateway(segmentBytes: 256 << 10) { _, base, runs in
             let expected = try await Self.makeLargeRun(runs)
             let key = try RunKey(workspace: "ws_1", run: "run_1")

@@ -8,42 +8,8 @@ import Testing
 /// `runlog retention` as cron runs it: a child process, its output and exit status, and
 /// SIGKILL at random moments.
 @Suite(.timeLimit(.minutes(5))) struct RetentionCommandTests {
-    static let runlog = builtProduct("runlog")
-
-    struct Output {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: runlog)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return (process, stdout, stderr)
-    }
-
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Output {
-        try await offPool { try runBlocking(arguments, environment: environment) }
-    }
-
-    private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> Output {
-        let (process, stdout, stderr) = try start(arguments, environment: environment)
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        let error = stderr.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: output, as: UTF8.self), stderr: String(decoding: error, as: UTF8.self))
-    }
-
-    static func retention(_ root: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> Output {
-        try await run(["retention", "--storage", root, "--as-of", today.rfc3339] + extra, environment: environment)
+    static func retention(_ root: String, _ extra: [String] = [], environment: [String: String] = [:]) async throws -> ProcessResult {
+        try await ChildProcess.runlog(["retention", "--storage", root, "--as-of", today.rfc3339] + extra, environment: environment)
     }
 
     @Test func printsATableOrJSONAndExitsZero() async throws {
@@ -54,25 +20,25 @@ import Testing
         try await fixture.close()
 
         let preview = try await Self.retention(fixture.root, ["--dry-run"])
-        #expect(preview.status == 0, "\(preview.stderr)")
-        #expect(preview.stdout.contains("dry run") && preview.stdout.contains("would compress"))
-        #expect(preview.stderr.isEmpty, "quiet unless --verbose: \(preview.stderr)")
+        #expect(preview.status == 0, "\(preview.error)")
+        #expect(preview.output.contains("dry run") && preview.output.contains("would compress"))
+        #expect(preview.error.isEmpty, "quiet unless --verbose: \(preview.error)")
         #expect(FileManager.default.fileExists(atPath: fixture.logDirectory("run_old")))
 
         let done = try await Self.retention(fixture.root, ["--json"])
-        #expect(done.status == 0, "\(done.stderr)")
-        let report = try JSONDecoder().decode(RetentionReport.self, from: Data(done.stdout.utf8))
+        #expect(done.status == 0, "\(done.error)")
+        let report = try JSONDecoder().decode(RetentionReport.self, from: Data(done.output.utf8))
         #expect(report.deletedLogs.runs == 1 && report.compressed.runs == 1 && report.errors.isEmpty && !report.dryRun)
         #expect(report.asOf == today.rfc3339 && report.compressAfterSeconds == 7 * 86_400 && report.deleteAfterSeconds == 90 * 86_400)
         #expect(!FileManager.default.fileExists(atPath: fixture.logDirectory("run_old")))
 
         let preview2 = try await Self.retention(fixture.root, ["--verbose", "--dry-run", "--delete-rows"])
-        #expect(preview2.stderr.contains("would delete row of ws_1/run_old"), "\(preview2.stderr)")
+        #expect(preview2.error.contains("would delete row of ws_1/run_old"), "\(preview2.error)")
         // RUNLOG_DELETE_ROWS as an operator writes it, `true` as well as `1`.
         let verbose = try await Self.retention(fixture.root, ["--verbose"], environment: ["RUNLOG_DELETE_ROWS": "true"])
         #expect(verbose.status == 0)
-        #expect(verbose.stderr.contains("delete row of ws_1/run_old"), "\(verbose.stderr)")
-        #expect(verbose.stdout.contains("deleted rows"))
+        #expect(verbose.error.contains("delete row of ws_1/run_old"), "\(verbose.error)")
+        #expect(verbose.output.contains("deleted rows"))
     }
 
     @Test func badInputGetsOneLineAndChangesNothing() async throws {
@@ -85,17 +51,17 @@ import Testing
             ["retention", "--storage", fixture.root + "/missing"],
             ["retention", "--storage", fixture.root, "--compress-after", "7 days"],
         ] {
-            let output = try await Self.run(arguments)
+            let output = try await ChildProcess.runlog(arguments)
             #expect(output.status != 0)
             // One error line (argument parsing adds its usage hint below it).
-            let errors = output.stderr.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
-            #expect(errors.count == 1 && output.stderr.hasPrefix("Error: "), "\(arguments): \(output.stderr)")
+            let errors = output.error.split(separator: "\n").filter { $0.hasPrefix("Error: ") }
+            #expect(errors.count == 1 && output.error.hasPrefix("Error: "), "\(arguments): \(output.error)")
         }
         // A variable that does not parse is refused, not taken for the default.
         for (name, value) in [("RUNLOG_DELETE_ROWS", "maybe"), ("RUNLOG_DELETE_AFTER", "90 days")] {
-            let output = try await Self.run(["retention", "--storage", fixture.root], environment: [name: value])
+            let output = try await ChildProcess.runlog(["retention", "--storage", fixture.root], environment: [name: value])
             #expect(output.status == 1)
-            #expect(output.stderr == "Error: environment variable \(name) has an invalid value '\(value)'\n")
+            #expect(output.error == "Error: environment variable \(name) has an invalid value '\(value)'\n")
         }
         #expect(FileManager.default.fileExists(atPath: fixture.logDirectory("run_old")))
     }
@@ -109,8 +75,8 @@ import Testing
         let output = try await Self.retention(fixture.root)
         withExtendedLifetime(lock) {}
         #expect(output.status == 0)
-        #expect(output.stderr.contains("another retention pass is running (process \(getpid())"), "\(output.stderr)")
-        #expect(output.stdout.isEmpty)
+        #expect(output.error.contains("another retention pass is running (process \(getpid())"), "\(output.error)")
+        #expect(output.output.isEmpty)
         #expect(FileManager.default.fileExists(atPath: fixture.logDirectory("run_old")))
     }
 
@@ -119,17 +85,9 @@ import Testing
         defer { fixture.remove() }
         try await fixture.makeRun("run_old", events: 10, createdAt: daysAgo(100), completedAt: daysAgo(99))
         try await fixture.close()
-        let (server, stdout, _) = try Self.start(["serve", "--port", "0", "--storage", fixture.root, "--retention-interval", "1h"])
+        let (server, stdout, _) = try ChildProcess.start(ChildProcess.runlogPath, ["serve", "--port", "0", "--storage", fixture.root, "--retention-interval", "1h"])
         // The first pass runs at start-up; its summary is one operational log line.
-        let logs = try await offPool {
-            var text = ""
-            while !text.contains("retention pass finished") {
-                let chunk = stdout.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                text += String(decoding: chunk, as: UTF8.self)
-            }
-            return text
-        }
+        let logs = await ChildProcess.read(stdout) { $0.contains("retention pass finished") }
         kill(server.processIdentifier, SIGTERM)
         server.waitUntilExit()
         #expect(logs.contains("retention pass finished"), "\(logs)")
@@ -203,7 +161,7 @@ import Testing
         return seen
     }
 
-    @Test func killedAtRandomMomentsAndRerunEndsAsAnUninterruptedPass() async throws {
+    @Test(.slow) func killedAtRandomMomentsAndRerunEndsAsAnUninterruptedPass() async throws {
         let (template, lines) = try await Self.makeTemplate()
         defer { template.remove() }
         let reference = template.root + "-reference"
@@ -212,7 +170,7 @@ import Testing
         let started = ContinuousClock.now
         let uninterrupted = try await Self.retention(reference, ["--verbose"])
         let passTime = ContinuousClock.now - started
-        #expect(uninterrupted.status == 0, "\(uninterrupted.stderr)")
+        #expect(uninterrupted.status == 0, "\(uninterrupted.error)")
         let expected = try await Self.endState(of: reference, template: lines)
         #expect(expected.rows.values.filter { $0.contains("deleted=true") }.count == 12)
         #expect(expected.rows.values.filter { $0.contains("compressed=true") }.count == 12)
@@ -220,8 +178,8 @@ import Testing
         // The kill moment is drawn from the pass's own progress, not from a wall-clock guess
         // (a first, cold run of the binary is much slower than later ones): wait for a random
         // number of the actions `--verbose` reports, then a random part of one action's time.
-        let actions = uninterrupted.stderr.split(separator: "\n").count
-        #expect(actions >= 28, "one line per action: \(uninterrupted.stderr)")
+        let actions = uninterrupted.error.split(separator: "\n").count
+        #expect(actions >= 28, "one line per action: \(uninterrupted.error)")
         let microseconds = Int(passTime.components.seconds * 1_000_000 + passTime.components.attoseconds / 1_000_000_000_000)
         let perAction = UInt32(microseconds / max(actions, 1))
         var killedMidway = 0
@@ -229,7 +187,7 @@ import Testing
             let root = template.root + "-round-\(round)"
             try FileManager.default.copyItem(atPath: template.root, toPath: root)
             defer { removeTree(root) }
-            let (process, stdout, stderr) = try Self.start(["retention", "--storage", root, "--as-of", today.rfc3339, "--verbose"])
+            let (process, stdout, stderr) = try ChildProcess.start(ChildProcess.runlogPath, ["retention", "--storage", root, "--as-of", today.rfc3339, "--verbose"])
             _ = Self.awaitLines(Int.random(in: 0..<actions), from: stderr)
             usleep(UInt32.random(in: 0...perAction))  // the random kill moment, not a synchronisation
             kill(process.processIdentifier, SIGKILL)
@@ -246,7 +204,7 @@ import Testing
             try await fixture.close()
 
             let rerun = try await Self.retention(root)
-            #expect(rerun.status == 0, "round \(round): \(rerun.stderr)")
+            #expect(rerun.status == 0, "round \(round): \(rerun.error)")
             #expect(try await Self.endState(of: root, template: lines) == expected, "round \(round)")
         }
         // Most kills must land inside the pass, or the test proves little.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import RunlogCatalog
 import RunlogStorage
+import RunlogTestSupport
 import Testing
 
 @testable import RunlogRuns
@@ -44,17 +45,6 @@ func ndjson(_ lines: String...) throws -> EventBatch {
 
 func key(_ run: String = "run_1") -> RunKey {
     try! RunKey(workspace: "ws_1", run: run)
-}
-
-func expectRunError(_ matches: (RunError) -> Bool, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async {
-    do {
-        try await body()
-        Issue.record("expected a RunError", sourceLocation: sourceLocation)
-    } catch let error as RunError {
-        #expect(matches(error), "unexpected: \(error)", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected a RunError, got \(error)", sourceLocation: sourceLocation)
-    }
 }
 
 @Suite(.timeLimit(.minutes(2))) struct RunLifecycleTests {
@@ -107,29 +97,29 @@ func expectRunError(_ matches: (RunError) -> Bool, sourceLocation: SourceLocatio
         let environment = try Environment()
         defer { environment.remove() }
         let service = environment.service
-        await expectRunError({ $0 == .notFound(key("ghost")) }) {
+        await expectError(RunError.self, matching: { $0 == .notFound(key("ghost")) }) {
             _ = try await service.append(try ndjson(#"{"type":"a.b"}"#), to: key("ghost"))
         }
         _ = try await service.createRun(workspace: "ws_1", runID: "run_1")
-        await expectRunError({ $0 == .exists(key()) }) {
+        await expectError(RunError.self, matching: { $0 == .exists(key()) }) {
             _ = try await service.createRun(workspace: "ws_1", runID: "run_1")
         }
-        await expectRunError({ if case .storage(.invalidIdentifier) = $0 { true } else { false } }) {
+        await expectError(RunError.self, matching: { if case .storage(.invalidIdentifier) = $0 { true } else { false } }) {
             _ = try await service.createRun(workspace: "ws_1", runID: "../etc")
         }
-        await expectRunError({ if case .invalidEvent(let r) = $0 { r.line == 2 && r.reason.contains("payload.status") } else { false } }) {
+        await expectError(RunError.self, matching: { if case .invalidEvent(let r) = $0 { r.line == 2 && r.reason.contains("payload.status") } else { false } }) {
             _ = try await service.append(try ndjson(#"{"type":"run.started"}"#, #"{"type":"run.completed","payload":{"status":"done"}}"#), to: key())
         }
-        await expectRunError({ if case .invalidEvent(let r) = $0 { r.reason.contains("exit_code") } else { false } }) {
+        await expectError(RunError.self, matching: { if case .invalidEvent(let r) = $0 { r.reason.contains("exit_code") } else { false } }) {
             _ = try await service.append(try ndjson(#"{"type":"run.completed","payload":{"status":"failed","exit_code":"2"}}"#), to: key())
         }
         // The refused batches left nothing behind.
         #expect(try await environment.store.lastSequence(of: key()) == 0)
         _ = try await service.append(try ndjson(#"{"type":"run.completed","payload":{"status":"cancelled"}}"#), to: key())
-        await expectRunError({ $0 == .closed(key(), lastSequence: 1) }) {
+        await expectError(RunError.self, matching: { $0 == .closed(key(), lastSequence: 1) }) {
             _ = try await service.append(try ndjson(#"{"type":"console.line"}"#), to: key())
         }
-        await expectRunError({ $0 == .closed(key(), lastSequence: 1) }) {
+        await expectError(RunError.self, matching: { $0 == .closed(key(), lastSequence: 1) }) {
             _ = try await service.append(try ndjson(#"{"type":"run.completed","payload":{"status":"succeeded"}}"#), to: key())
         }
         #expect(try await service.run(key()).status == .cancelled)
@@ -210,7 +200,7 @@ func expectRunError(_ matches: (RunError) -> Bool, sourceLocation: SourceLocatio
         try await second.stop()
     }
 
-    @Test func theCatalogGrowsWithRunsNotEvents() async throws {
+    @Test(.slow) func theCatalogGrowsWithRunsNotEvents() async throws {
         let environment = try Environment(durability: .none)
         defer { environment.remove() }
         let service = environment.service

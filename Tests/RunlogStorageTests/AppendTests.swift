@@ -71,7 +71,7 @@ import Testing
             _ = try await store.append(try numbered(3), to: key())
             let path = root + "/workspaces/ws_1/runs/run_1/logs/events.ndjson"
             let before = fileBytes(path)
-            await expectStorageError({ if case .invalidEvent(let r) = $0 { r.line == 3 } else { false } }) {
+            await expectError(StorageError.self, matching: { if case .invalidEvent(let r) = $0 { r.line == 3 } else { false } }) {
                 _ = try await store.append(
                     try EventBatch(ndjson: Array("{\"type\":\"a.b\"}\n{\"type\":\"a.b\"}\n{\"type\":\"A\"}\n".utf8)), to: key()
                 )
@@ -117,7 +117,7 @@ import Testing
     @Test func expectedLastSequenceGuardsTheAppend() async throws {
         try await withStore({ store, _ in
             _ = try await store.append(try numbered(2), to: key(), expectedLastSequence: 0)
-            await expectStorageError({ $0 == .sequenceMismatch(expected: 1, actual: 2) }) {
+            await expectError(StorageError.self, matching: { $0 == .sequenceMismatch(expected: 1, actual: 2) }) {
                 _ = try await store.append(try numbered(1), to: key(), expectedLastSequence: 1)
             }
             #expect(try await store.append(try numbered(1), to: key(), expectedLastSequence: 2).firstSequence == 3)
@@ -126,14 +126,14 @@ import Testing
 
     @Test func theTerminalEventClosesTheLog() async throws {
         try await withStore({ store, _ in
-            await expectStorageError({ if case .invalidEvent(let r) = $0 { r.line == 2 } else { false } }) {
+            await expectError(StorageError.self, matching: { if case .invalidEvent(let r) = $0 { r.line == 2 } else { false } }) {
                 _ = try await store.append(try batch([#"{"type":"run.completed"}"#, #"{"type":"console.line"}"#]), to: key())
             }
             _ = try await store.append(
                 try batch([#"{"type":"run.started"}"#, #"{"type":"run.completed","event_id":"done","payload":{"status":"succeeded"}}"#]),
                 to: key()
             )
-            await expectStorageError({ $0 == .logClosed(key(), lastSequence: 2) }) {
+            await expectError(StorageError.self, matching: { $0 == .logClosed(key(), lastSequence: 2) }) {
                 _ = try await store.append(try numbered(1), to: key())
             }
             // A producer retrying the terminal event is told it is a duplicate, not refused.
@@ -147,7 +147,7 @@ import Testing
         _ = try await first.append(try batch([#"{"type":"run.completed"}"#]), to: key())
         await first.shutdown()
         let second = EventStore(configuration: configuration(directory.path))
-        await expectStorageError({ $0 == .logClosed(key(), lastSequence: 1) }) {
+        await expectError(StorageError.self, matching: { $0 == .logClosed(key(), lastSequence: 1) }) {
             _ = try await second.append(try numbered(1), to: key())
         }
         await second.shutdown()
@@ -163,7 +163,7 @@ import Testing
 
     @Test func readingARunWithoutALogFails() async throws {
         try await withStore({ (store: EventStore, _: String) async throws in
-            await expectStorageError({ $0 == .logNotFound(key("missing")) }) {
+            await expectError(StorageError.self, matching: { $0 == .logNotFound(key("missing")) }) {
                 _ = try await store.lastSequence(of: key("missing"))
             }
             let created = try await store.createLog(for: key("empty"))

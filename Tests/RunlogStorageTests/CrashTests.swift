@@ -6,7 +6,7 @@ import Testing
 
 /// A child process appends under `fsync` (with rotation and archiving going on) and is
 /// SIGKILLed at a random moment; after recovery every acknowledged event must be there.
-@Suite(.timeLimit(.minutes(10))) struct CrashTests {
+@Suite(.slow, .timeLimit(.minutes(10))) struct CrashTests {
     static let helper = builtProduct("RunlogCrashHelper")
 
     /// The acknowledged events in the helper's output: `ack id:sequence,id:sequence`, whole lines only.
@@ -65,11 +65,11 @@ import Testing
             // Only whole lines count (the kill can cut the last one).
             acknowledged.merge(Self.acknowledgements(in: text)) { $1 }
 
-            let logs = CapturedLogs()
-            let store = EventStore(configuration: configuration(directory.path), logger: logs.logger)
+            let logs = CapturedLog()
+            let store = EventStore(configuration: configuration(directory.path), logger: logs.logger(level: .debug))
             let lines = try await readLines(store, try RunKey(workspace: "ws_crash", run: "run_crash"))
             await store.shutdown()
-            truncations += logs.all.filter { $0.message.contains("truncated") }.count
+            truncations += logs.entries.filter { "\($0.message)".contains("truncated") }.count
 
             var seen: [String: Int64] = [:]
             for (index, line) in lines.enumerated() {

@@ -85,7 +85,7 @@ import Testing
             try await store.createLog(for: key())
             let waiter = Task { try await store.waitForEvents(of: key(), after: 0) }
             waiter.cancel()
-            await expectStorageError({ $0 == .cancelled }) { _ = try await waiter.value }
+            await expectError(StorageError.self, matching: { $0 == .cancelled }) { _ = try await waiter.value }
         })
     }
 

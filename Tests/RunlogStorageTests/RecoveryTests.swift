@@ -29,10 +29,10 @@ import Testing
         try await prepare(directory.path) { logs in
             try append(Array(torn.utf8), to: logs + "/events.ndjson")
         }
-        let logs = CapturedLogs()
-        let store = EventStore(configuration: configuration(directory.path), logger: logs.logger)
+        let logs = CapturedLog()
+        let store = EventStore(configuration: configuration(directory.path), logger: logs.logger(level: .debug))
         #expect(try await store.lastSequence(of: key()) == 10)
-        let warning = try #require(logs.all.first { $0.message.contains("truncated a damaged tail") })
+        let warning = try #require(logs.entries.first { "\($0.message)".contains("truncated a damaged tail") })
         #expect(warning.level == .warning)
         #expect(warning.metadata["bytes_removed"] == "\(torn.utf8.count)")
         #expect(try await store.append(try numbered(1), to: key()).firstSequence == 11)
@@ -151,7 +151,7 @@ import Testing
 /// Its appends are sequential, so they wait behind every other suite of a full parallel run:
 /// 0.4 s alone took 39–55 s there. The limit guards against a hang, not for speed.
 @Suite(.timeLimit(.minutes(3))) struct ManyRunsTests {
-    @Test func openFilesStayWithinTheBudgetAndRunsReopenTransparently() async throws {
+    @Test(.slow) func openFilesStayWithinTheBudgetAndRunsReopenTransparently() async throws {
         try await withStore(configure: {
             $0.maxOpenFiles = 50
             $0.idleTimeout = .seconds(30)

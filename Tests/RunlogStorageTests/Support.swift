@@ -7,44 +7,6 @@ import Testing
 
 @testable import RunlogStorage
 
-/// Log messages kept in memory, to assert on what the engine reports.
-final class CapturedLogs: Sendable {
-    struct Entry: Sendable {
-        var level: Logger.Level
-        var message: String
-        var metadata: [String: String]
-    }
-
-    private let entries = Mutex<[Entry]>([])
-
-    var all: [Entry] { entries.withLock { $0 } }
-
-    func append(_ entry: Entry) { entries.withLock { $0.append(entry) } }
-
-    var logger: Logger {
-        var logger = Logger(label: "test") { _ in Handler(sink: self) }
-        logger.logLevel = .debug
-        return logger
-    }
-
-    struct Handler: LogHandler {
-        let sink: CapturedLogs
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .debug
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            var flat: [String: String] = [:]
-            for (key, value) in event.metadata ?? [:] { flat[key] = "\(value)" }
-            sink.append(Entry(level: event.level, message: "\(event.message)", metadata: flat))
-        }
-    }
-}
-
 func configuration(_ root: String, _ adjust: (inout EventStoreConfiguration) -> Void = { _ in }) -> EventStoreConfiguration {
     var configuration = EventStoreConfiguration(root: root)
     configuration.ioThreads = 2
@@ -54,13 +16,13 @@ func configuration(_ root: String, _ adjust: (inout EventStoreConfiguration) -> 
 
 /// Runs `body` with a store on a fresh root, then shuts it down and removes the root.
 func withStore<T>(
-    logs: CapturedLogs = CapturedLogs(),
+    logs: CapturedLog = CapturedLog(),
     configure adjust: (inout EventStoreConfiguration) -> Void = { _ in },
     _ body: (EventStore, String) async throws -> T
 ) async throws -> T {
     let directory = TemporaryDirectory()
     defer { directory.remove() }
-    let store = EventStore(configuration: configuration(directory.path, adjust), logger: logs.logger)
+    let store = EventStore(configuration: configuration(directory.path, adjust), logger: logs.logger(level: .debug))
     do {
         let result = try await body(store, directory.path)
         await store.shutdown()
@@ -112,18 +74,3 @@ func directoryNames(_ path: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
 }
 
-/// Expects `body` to throw a `StorageError` satisfying `matches`.
-func expectStorageError(
-    _ matches: (StorageError) -> Bool,
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () async throws -> Void
-) async {
-    do {
-        try await body()
-        Issue.record("expected a StorageError, nothing was thrown", sourceLocation: sourceLocation)
-    } catch let error as StorageError {
-        #expect(matches(error), "unexpected error: \(error)", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected a StorageError, got \(error)", sourceLocation: sourceLocation)
-    }
-}

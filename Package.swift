@@ -1,6 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Every target is built strict: `any` spelled out for existentials, and every module a file
+/// uses imported by that file.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
 let package = Package(
     name: "runlog",
     platforms: [.macOS(.v15)],
@@ -18,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        // HTTP field and status types, as Hummingbird's API has them.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
@@ -40,15 +50,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         // Run metadata in SQLite (GRDB). Knows nothing of log files.
         .target(
             name: "RunlogCatalog",
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         // Runs: the catalog and the event logs kept in step (lifecycle, summaries, reconciliation).
         .target(
@@ -59,7 +70,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         // Retention: compresses and deletes old logs as the catalog says they are due.
         .target(
@@ -70,14 +82,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         // Access control: signed, workspace-scoped tokens (JWT HS256 via jwt-kit).
         .target(
             name: "RunlogAuth",
             dependencies: [
                 .product(name: "JWTKit", package: "jwt-kit"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         // The HTTP gateway: routes of the contract over the run service (Hummingbird 2).
         .target(
@@ -88,6 +102,8 @@ let package = Package(
                 "RunlogCatalog",
                 "RunlogStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -100,7 +116,8 @@ let package = Package(
             // The connection layer's notes on what it copied from Hummingbird.
             exclude: ["Connection/README.md"],
             // docs/openapi.yaml links here; the server serves it at /openapi.yaml.
-            resources: [.copy("Resources/openapi.yaml")]
+            resources: [.copy("Resources/openapi.yaml")],
+            swiftSettings: strict
         ),
         .executableTarget(
             name: "RunlogCLI",
@@ -112,10 +129,12 @@ let package = Package(
                 "RunlogRetention",
                 "RunlogAuth",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         // Release-built benchmark: `swift run -c release runlog-bench`.
         .executableTarget(
@@ -128,21 +147,23 @@ let package = Package(
                 "RunlogRuns",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 // The gateway benchmark's baseline servers, which store nothing.
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         // A child process for the crash tests: appends until it is SIGKILLed.
         .executableTarget(
             name: "RunlogCrashHelper",
             dependencies: [
                 "RunlogStorage",
-                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         // What the test targets share (not a product): temporary directories, child processes
         // (`runlog serve`, curl), raw connections, captured logs, a run service on a fresh root.
@@ -156,7 +177,8 @@ let package = Package(
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
             ],
-            path: "Tests/RunlogTestSupport"
+            path: "Tests/RunlogTestSupport",
+            swiftSettings: strict
         ),
         .testTarget(
             name: "RunlogGatewayTests",
@@ -170,12 +192,17 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "RunlogRunsTests",
@@ -185,7 +212,8 @@ let package = Package(
                 "RunlogCatalog",
                 "RunlogStorage",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "RunlogRetentionTests",
@@ -198,7 +226,9 @@ let package = Package(
                 // Killed at random moments by the resumability test.
                 "RunlogCLI",
                 .product(name: "Logging", package: "swift-log"),
-            ]
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "RunlogCatalogTests",
@@ -206,7 +236,8 @@ let package = Package(
                 "RunlogTestSupport",
                 "RunlogCatalog",
                 .product(name: "GRDB", package: "GRDB.swift"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         // The `runlog` binary as users run it: commands, `serve` under curl, Chromium and load.
         .testTarget(
@@ -216,7 +247,8 @@ let package = Package(
                 "RunlogStorage",
                 // Built for the tests, which run it as a child process.
                 "RunlogCLI",
-            ]
+            ],
+            swiftSettings: strict
         ),
         .testTarget(
             name: "RunlogStorageTests",
@@ -227,7 +259,9 @@ let package = Package(
                 "RunlogCrashHelper",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: strict
         ),
     ]
 )

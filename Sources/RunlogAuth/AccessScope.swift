@@ -1,5 +1,5 @@
 /// What a token lets its holder do in its workspaces.
-public enum AccessScope: String, Sendable, CaseIterable, Codable {
+package enum AccessScope: String, Sendable, CaseIterable, Codable {
     /// Create runs.
     case runsCreate = "runs:create"
     /// Append events to runs.

@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 import JWTKit
 
 /// Issues and verifies Runlog tokens with the server's key (HS256).
@@ -6,14 +6,14 @@ import JWTKit
 /// Verification accepts only HS256 signed with this key, unexpired by the injected clock:
 /// `alg: none`, other algorithms, forged signatures and malformed tokens are all refused
 /// alike, without saying which check failed beyond what a client can act on.
-public struct TokenAuthority: Sendable {
+package struct TokenAuthority: Sendable {
     /// Why a token was refused.
-    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         case malformed
         case badSignature
         case expired
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .malformed: return "the token is not a Runlog token"
             case .badSignature: return "the token's signature does not verify"
@@ -23,27 +23,27 @@ public struct TokenAuthority: Sendable {
     }
 
     /// A key shorter than this is refused: HS256 needs at least 256 bits.
-    public static let minimumKeyBytes = 32
+    package static let minimumKeyBytes = 32
 
     private let keys: JWTKeyCollection
     private let clock: @Sendable () -> Date
 
-    public init(key: [UInt8], clock: @escaping @Sendable () -> Date = { Date() }) async throws(KeyError) {
+    package init(key: [UInt8], clock: @escaping @Sendable () -> Date = { Date() }) async throws(KeyError) {
         guard key.count >= Self.minimumKeyBytes else { throw KeyError(bytes: key.count) }
         keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: key), digestAlgorithm: .sha256)
         self.clock = clock
     }
 
-    public struct KeyError: Error, Sendable, CustomStringConvertible {
-        public var bytes: Int
-        public var description: String {
+    package struct KeyError: Error, Sendable, CustomStringConvertible {
+        package var bytes: Int
+        package var description: String {
             "the auth key is \(bytes) bytes; it needs at least \(TokenAuthority.minimumKeyBytes) (e.g. `head -c 32 /dev/urandom | base64`)"
         }
     }
 
     /// A token for `workspaces` with `scopes` (and only `run`, when given), valid for `ttl`.
-    public func issue(workspaces: [String], scopes: [AccessScope], run: String? = nil, subject: String? = nil, ttl: Duration) async throws -> String {
+    package func issue(workspaces: [String], scopes: [AccessScope], run: String? = nil, subject: String? = nil, ttl: Duration) async throws -> String {
         let now = clock()
         let seconds = Double(ttl.components.seconds) + Double(ttl.components.attoseconds) / 1e18
         let claims = AccessClaims(
@@ -55,7 +55,7 @@ public struct TokenAuthority: Sendable {
     }
 
     /// The grant of a valid token.
-    public func verify(_ token: String) async throws(Failure) -> AccessGrant {
+    package func verify(_ token: String) async throws(Failure) -> AccessGrant {
         // Only HS256: never let the token choose its algorithm (`alg: none` included).
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let header = Self.decodeSegment(parts[0]),

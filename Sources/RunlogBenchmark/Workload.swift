@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import NIOCore
 import RunlogStorage
 
 /// The events both stores receive, and how each is driven.

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import Hummingbird
 import Logging
 import RunlogCatalog
 import RunlogGateway
@@ -8,6 +7,7 @@ import RunlogRetention
 import RunlogRuns
 import RunlogStorage
 import ServiceLifecycle
+import UnixSignals
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,17 +2,17 @@ import Foundation
 
 /// The opaque cursor of a run listing: the (created_at, id) of the last row of a page, as
 /// URL-safe base64. Every backend issues and reads the same cursors.
-public struct ListCursor: Sendable, Equatable {
-    public var createdAt: Int64
-    public var id: String
+package struct ListCursor: Sendable, Equatable {
+    package var createdAt: Int64
+    package var id: String
 
-    public init(createdAt: Int64, id: String) {
+    package init(createdAt: Int64, id: String) {
         self.createdAt = createdAt
         self.id = id
     }
 
     /// Reads a cursor; fails with ``RunCatalogError/invalidCursor`` for text this never wrote.
-    public init(_ text: String) throws(RunCatalogError) {
+    package init(_ text: String) throws(RunCatalogError) {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8),
@@ -22,14 +22,14 @@ public struct ListCursor: Sendable, Equatable {
     }
 
     /// The cursor's text.
-    public var text: String {
+    package var text: String {
         Data("\(createdAt):\(id)".utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
     /// The page of `limit` items out of `rows` (fetched `limit + 1` at a time) and the cursor
     /// of the next page, nil when `rows` had no more.
-    public static func page(of rows: [RunRecord], limit: Int) -> RunPage {
+    package static func page(of rows: [RunRecord], limit: Int) -> RunPage {
         let items = Array(rows.prefix(limit))
         let next = rows.count > limit ? items.last.map { ListCursor(createdAt: $0.createdAt, id: $0.id).text } : nil
         return RunPage(items: items, nextCursor: next)

@@ -4,7 +4,7 @@
 ///
 /// A backend implements these operations with the same meaning whatever the database:
 /// ``SQLiteRunCatalog`` is the embedded default; the shared test suite runs against each one.
-public protocol RunCatalog: Sendable {
+package protocol RunCatalog: Sendable {
     // MARK: Runs
 
     /// Inserts a new run; fails with ``RunCatalogError/runExists(workspace:run:)`` if its id is taken.
@@ -72,12 +72,12 @@ public protocol RunCatalog: Sendable {
 
 extension RunCatalog {
     /// The first page of a workspace's runs.
-    public func list(workspace: String, filter: RunFilter = RunFilter(), limit: Int) async throws -> RunPage {
+    package func list(workspace: String, filter: RunFilter = RunFilter(), limit: Int) async throws -> RunPage {
         try await list(workspace: workspace, filter: filter, limit: limit, cursor: nil)
     }
 
     /// The page after `cursor`, unfiltered.
-    public func list(workspace: String, limit: Int, cursor: String?) async throws -> RunPage {
+    package func list(workspace: String, limit: Int, cursor: String?) async throws -> RunPage {
         try await list(workspace: workspace, filter: RunFilter(), limit: limit, cursor: cursor)
     }
 }

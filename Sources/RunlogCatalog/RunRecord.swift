@@ -1,31 +1,31 @@
 /// One row of the `runs` table: a run's metadata, never its events.
-public struct RunRecord: Codable, Sendable, Equatable {
-    public var workspaceID: String
-    public var id: String
-    public var configurationID: String?
-    public var status: RunStatus
-    public var exitCode: Int?
+package struct RunRecord: Codable, Sendable, Equatable {
+    package var workspaceID: String
+    package var id: String
+    package var configurationID: String?
+    package var status: RunStatus
+    package var exitCode: Int?
     /// Milliseconds since the Unix epoch.
-    public var createdAt: Int64
-    public var startedAt: Int64?
-    public var completedAt: Int64?
+    package var createdAt: Int64
+    package var startedAt: Int64?
+    package var completedAt: Int64?
     /// Exact once the run is terminal; may lag by one progress interval while it is live.
-    public var lastSequence: Int64
-    public var eventCount: Int64
-    public var byteSize: Int64
-    public var errorCount: Int64
+    package var lastSequence: Int64
+    package var eventCount: Int64
+    package var byteSize: Int64
+    package var errorCount: Int64
     /// The run's log directory relative to the storage root; nil once retention deleted the logs.
-    public var eventsPath: String?
+    package var eventsPath: String?
     /// The run summary (JSON, `runlog.run_summary/v1`).
-    public var summary: String?
+    package var summary: String?
     /// The producer's metadata object (JSON).
-    public var metadata: String?
+    package var metadata: String?
     /// When retention gzipped the whole log (milliseconds since the epoch).
-    public var logsCompressedAt: Int64?
+    package var logsCompressedAt: Int64?
     /// When retention deleted the log files.
-    public var logsDeletedAt: Int64?
+    package var logsDeletedAt: Int64?
 
-    public init(
+    package init(
         workspaceID: String, id: String, configurationID: String? = nil, status: RunStatus = .queued,
         createdAt: Int64, eventsPath: String?, metadata: String? = nil
     ) {

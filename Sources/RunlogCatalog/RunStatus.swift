@@ -1,5 +1,5 @@
 /// Where a run is in its lifecycle.
-public enum RunStatus: String, Codable, Sendable, CaseIterable {
+package enum RunStatus: String, Codable, Sendable, CaseIterable {
     case queued
     case running
     case succeeded
@@ -7,7 +7,7 @@ public enum RunStatus: String, Codable, Sendable, CaseIterable {
     case cancelled
 
     /// Whether the run is over (no more events may be appended).
-    public var isTerminal: Bool {
+    package var isTerminal: Bool {
         switch self {
         case .queued, .running: return false
         case .succeeded, .failed, .cancelled: return true

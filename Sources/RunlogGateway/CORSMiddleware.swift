@@ -21,7 +21,7 @@ struct CORSMiddleware<Context: RequestContext>: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
-        } catch let error as HTTPResponseError {
+        } catch let error as any HTTPResponseError {
             // Errors too must carry the headers, or the page cannot read the problem.
             response = try error.response(from: request, context: context)
         }

@@ -1,27 +1,27 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
+package import Hummingbird
 import HummingbirdCore
-import Logging
+package import Logging
 import NIOCore
 import RunlogAuth
 import RunlogCatalog
-import RunlogRuns
+package import RunlogRuns
 import RunlogStorage
 import ServiceLifecycle
 
 /// The HTTP gateway: the contract's routes over a ``RunService``.
-public struct Gateway: Sendable {
-    public let runs: RunService
-    public let configuration: GatewayConfiguration
-    public let metrics: GatewayMetrics
+package struct Gateway: Sendable {
+    package let runs: RunService
+    package let configuration: GatewayConfiguration
+    package let metrics: GatewayMetrics
     let logger: Logger
     /// Heartbeats and token expiries of every live stream, from one timer.
     let alarms: StreamAlarms
     /// New events for caught-up live streams, read once per run and written from the event loops.
     let feeds: LiveFeeds
 
-    public init(runs: RunService, configuration: GatewayConfiguration, logger: Logger, metrics: GatewayMetrics = GatewayMetrics()) {
+    package init(runs: RunService, configuration: GatewayConfiguration, logger: Logger, metrics: GatewayMetrics = GatewayMetrics()) {
         self.runs = runs
         self.configuration = configuration
         self.logger = logger
@@ -36,9 +36,9 @@ public struct Gateway: Sendable {
     }
 
     /// The version operational logs and `/healthz` report.
-    public static let version = "0.6.0-dev"
+    package static let version = "0.6.0-dev"
 
-    public func makeRouter() -> Router<GatewayRequestContext> {
+    package func makeRouter() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
         router.add(middleware: RequestLogMiddleware(logger: logger, routes: Self.routes))
         router.add(middleware: MetricsMiddleware(metrics: metrics))
@@ -50,7 +50,7 @@ public struct Gateway: Sendable {
     }
 
     /// The application to run as a service (with the store and the run service beside it).
-    public func makeApplication() -> some ApplicationProtocol {
+    package func makeApplication() -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
             server: ConnectionLayer.http1(logger: logger, metrics: metrics),
@@ -60,7 +60,7 @@ public struct Gateway: Sendable {
     }
 
     /// The OpenAPI document (the package resource `docs/openapi.yaml` links to), read once.
-    public static let openAPIDocument: [UInt8] = {
+    package static let openAPIDocument: [UInt8] = {
         guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"), let data = try? Data(contentsOf: url) else {
             return Array("openapi: 3.1.0\ninfo: {title: Runlog, version: unknown, description: the bundled document is missing}\npaths: {}\n".utf8)
         }

@@ -1,8 +1,8 @@
-import CoreMetrics
+package import CoreMetrics
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Prometheus
+package import Prometheus
 import RunlogStorage
 import Synchronization
 
@@ -12,9 +12,9 @@ import Synchronization
 /// Everything is recorded through swift-metrics handles made by ``factory``, which writes to
 /// this object's own registry (no global bootstrap, so several gateways can live in one
 /// process). Give the same factory to the ``EventStore`` for its flush and fsync timings.
-public final class GatewayMetrics: Sendable {
-    public let registry: PrometheusCollectorRegistry
-    public let factory: any MetricsFactory
+package final class GatewayMetrics: Sendable {
+    package let registry: PrometheusCollectorRegistry
+    package let factory: any MetricsFactory
 
     private let eventsAppended: CoreMetrics.Counter
     private let bytesAppended: CoreMetrics.Counter
@@ -36,7 +36,7 @@ public final class GatewayMetrics: Sendable {
 
     /// - Parameter droppedLogLines: how many operational log lines have been dropped so far
     ///   (``JSONLogHandler/Output/droppedLines``), read at each scrape.
-    public init(droppedLogLines: @escaping @Sendable () -> Int = { 0 }) {
+    package init(droppedLogLines: @escaping @Sendable () -> Int = { 0 }) {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         // Flushes and fsyncs take micro- to milliseconds; the default buckets start at 5 ms.

@@ -1,24 +1,24 @@
 import Foundation
-import HTTPTypes
-import Hummingbird
+package import HTTPTypes
+package import Hummingbird
 import NIOCore
 import RunlogRuns
 import RunlogStorage
 
 /// An RFC 9457 problem: every error the gateway answers with, as `application/problem+json`.
-public struct Problem: HTTPResponseError, Equatable {
-    public var status: HTTPResponse.Status
+package struct Problem: HTTPResponseError, Equatable {
+    package var status: HTTPResponse.Status
     /// A short, stable slug; the `type` URI is `/problems/<slug>`.
-    public var kind: String
-    public var title: String
-    public var detail: String
+    package var kind: String
+    package var title: String
+    package var detail: String
     /// For a refused event: its 1-based line in the body.
-    public var line: Int?
+    package var line: Int?
     /// For conflicts about the log's end: the run's last sequence.
-    public var lastSequence: Int64?
-    public var extraHeaders: HTTPFields = [:]
+    package var lastSequence: Int64?
+    package var extraHeaders: HTTPFields = [:]
 
-    public init(_ status: HTTPResponse.Status, _ kind: String, _ title: String, detail: String, line: Int? = nil, lastSequence: Int64? = nil) {
+    package init(_ status: HTTPResponse.Status, _ kind: String, _ title: String, detail: String, line: Int? = nil, lastSequence: Int64? = nil) {
         self.status = status
         self.kind = kind
         self.title = title
@@ -27,7 +27,7 @@ public struct Problem: HTTPResponseError, Equatable {
         self.lastSequence = lastSequence
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    package func response(from request: Request, context: some RequestContext) throws -> Response {
         var object: [String: Any] = [
             "type": "/problems/\(kind)", "title": title, "status": Int(status.code), "detail": detail,
             "instance": request.uri.path,

@@ -1,6 +1,6 @@
 /// Why a retention pass did not run, or stopped. Failures on single runs do not stop a pass:
 /// they are listed in its report.
-public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// Another pass holds the lock on this storage root.
     case alreadyRunning(pid: Int32?, lockPath: String)
     /// The catalog could not be read or written.
@@ -8,7 +8,7 @@ public enum RetentionError: Error, Sendable, Equatable, CustomStringConvertible 
     /// A file operation outside any single run failed (the lock, the trash).
     case io(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .alreadyRunning(let pid, let path):
             let holder = pid.map { "process \($0)" } ?? "another process"

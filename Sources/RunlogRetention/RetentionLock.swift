@@ -7,8 +7,8 @@ import Darwin
 /// Keeps two retention passes over one storage root from overlapping (two cron jobs, or cron
 /// and a server running its own passes): an exclusive `flock` on `<root>/.retention.lock`,
 /// released when the holder exits, however it exits.
-public final class RetentionLock: Sendable {
-    public let path: String
+package final class RetentionLock: Sendable {
+    package let path: String
     private let descriptor: Int32
 
     private init(path: String, descriptor: Int32) {
@@ -25,7 +25,7 @@ public final class RetentionLock: Sendable {
 
     /// Takes the lock without waiting. Throws ``RetentionError/alreadyRunning(pid:lockPath:)``
     /// when another pass holds it.
-    public static func acquire(root: String) throws(RetentionError) -> RetentionLock {
+    package static func acquire(root: String) throws(RetentionError) -> RetentionLock {
         let path = root + "/.retention.lock"
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw .io("open \(path): \(String(cString: strerror(errno)))") }

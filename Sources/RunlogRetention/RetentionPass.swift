@@ -1,7 +1,7 @@
-import Logging
-import NIOPosix
-import RunlogCatalog
-import RunlogStorage
+package import Logging
+package import NIOPosix
+package import RunlogCatalog
+package import RunlogStorage
 
 /// One pass of the retention policy over a storage root and its catalog.
 ///
@@ -12,27 +12,27 @@ import RunlogStorage
 /// is due, never a file's clock. Each step is atomic on disk and recorded in the catalog after
 /// it is done, so a pass killed at any moment is finished by the next one; a lock keeps two
 /// passes from overlapping.
-public struct RetentionPass: Sendable {
+package struct RetentionPass: Sendable {
     /// Runs done so far out of the runs due.
-    public struct Progress: Sendable, Equatable {
-        public var done: Int
-        public var total: Int
+    package struct Progress: Sendable, Equatable {
+        package var done: Int
+        package var total: Int
     }
 
-    public let catalog: any RunCatalog
-    public let maintenance: LogMaintenance
+    package let catalog: any RunCatalog
+    package let maintenance: LogMaintenance
     private let logger: Logger
     private let threadPool: NIOThreadPool
     private let pageSize = 256
 
     /// Told about every action as it is done (for `--verbose`).
-    public var onAction: (@Sendable (RetentionReport.Action) -> Void)?
+    package var onAction: (@Sendable (RetentionReport.Action) -> Void)?
     /// Told after each run.
-    public var onProgress: (@Sendable (Progress) -> Void)?
+    package var onProgress: (@Sendable (Progress) -> Void)?
     /// Told about each run whose files changed, so that a server in this process re-reads them.
-    public var onLogChanged: (@Sendable (RunKey) -> Void)?
+    package var onLogChanged: (@Sendable (RunKey) -> Void)?
 
-    public init(catalog: any RunCatalog, maintenance: LogMaintenance, logger: Logger, threadPool: NIOThreadPool = .singleton) {
+    package init(catalog: any RunCatalog, maintenance: LogMaintenance, logger: Logger, threadPool: NIOThreadPool = .singleton) {
         self.catalog = catalog
         self.maintenance = maintenance
         self.logger = logger
@@ -41,7 +41,7 @@ public struct RetentionPass: Sendable {
 
     /// Runs one pass of `policy` as of `asOf`; with `dryRun`, reports what it would do and
     /// changes nothing. Failures on single runs are in the report; the pass goes on.
-    public func run(policy: RetentionPolicy, asOf: Timestamp, dryRun: Bool = false) async throws(RetentionError) -> RetentionReport {
+    package func run(policy: RetentionPolicy, asOf: Timestamp, dryRun: Bool = false) async throws(RetentionError) -> RetentionReport {
         let lock = try RetentionLock.acquire(root: maintenance.configuration.root)
         defer { withExtendedLifetime(lock) {} }
         let started = ContinuousClock.now

@@ -1,24 +1,24 @@
-import RunlogStorage
+package import RunlogStorage
 
 /// How long logs are kept: when a finished run's logs are gzipped, when they are deleted,
 /// and whether the run's row goes with them.
-public struct RetentionPolicy: Sendable, Equatable {
+package struct RetentionPolicy: Sendable, Equatable {
     /// Gzip the logs of runs completed longer ago than this (and closed segments of live runs
     /// whose last event is older).
-    public var compressAfter: Duration
+    package var compressAfter: Duration
     /// Delete the logs of runs completed longer ago than this.
-    public var deleteAfter: Duration
+    package var deleteAfter: Duration
     /// Delete the runs' rows too, not only their logs.
-    public var deleteRows: Bool
+    package var deleteRows: Bool
 
-    public init(compressAfter: Duration = .seconds(7 * 86_400), deleteAfter: Duration = .seconds(90 * 86_400), deleteRows: Bool = false) {
+    package init(compressAfter: Duration = .seconds(7 * 86_400), deleteAfter: Duration = .seconds(90 * 86_400), deleteRows: Bool = false) {
         self.compressAfter = compressAfter
         self.deleteAfter = deleteAfter
         self.deleteRows = deleteRows
     }
 
     /// The moments before which runs are due, as of `now` (milliseconds since the epoch).
-    public func cutoffs(asOf now: Timestamp) -> (compressBefore: Int64, deleteBefore: Int64) {
+    package func cutoffs(asOf now: Timestamp) -> (compressBefore: Int64, deleteBefore: Int64) {
         (now.millisecondsSinceEpoch - Self.milliseconds(compressAfter), now.millisecondsSinceEpoch - Self.milliseconds(deleteAfter))
     }
 

@@ -1,6 +1,6 @@
 /// The human form of a report: what `runlog retention` prints without `--json`.
 extension RetentionReport {
-    public var text: String {
+    package var text: String {
         let mode = dryRun ? " (dry run: nothing was changed)" : ""
         var lines = [
             "retention as of \(asOf)\(mode): compress after \(Self.duration(compressAfterSeconds)), "

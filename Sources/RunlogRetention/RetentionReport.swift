@@ -1,12 +1,12 @@
 /// What one retention pass did (or, in a dry run, would do): totals, every action, and every
 /// failure. Encodes to the `--json` report.
-public struct RetentionReport: Sendable, Equatable, Codable {
+package struct RetentionReport: Sendable, Equatable, Codable {
     /// Counts and sizes of one kind of action.
-    public struct Totals: Sendable, Equatable, Codable {
-        public var runs = 0
-        public var segments = 0
-        public var bytesBefore: Int64 = 0
-        public var bytesAfter: Int64 = 0
+    package struct Totals: Sendable, Equatable, Codable {
+        package var runs = 0
+        package var segments = 0
+        package var bytesBefore: Int64 = 0
+        package var bytesAfter: Int64 = 0
 
         enum CodingKeys: String, CodingKey {
             case runs, segments
@@ -16,7 +16,7 @@ public struct RetentionReport: Sendable, Equatable, Codable {
     }
 
     /// What a pass does to one run.
-    public enum ActionKind: String, Sendable, Codable {
+    package enum ActionKind: String, Sendable, Codable {
         /// Gzip every segment of a finished run's log.
         case compress
         /// Gzip old closed segments of a live run's log.
@@ -27,13 +27,13 @@ public struct RetentionReport: Sendable, Equatable, Codable {
         case deleteRow = "delete_row"
     }
 
-    public struct Action: Sendable, Equatable, Codable {
-        public var action: ActionKind
-        public var workspaceID: String
-        public var runID: String
-        public var segments: Int
-        public var bytesBefore: Int64
-        public var bytesAfter: Int64
+    package struct Action: Sendable, Equatable, Codable {
+        package var action: ActionKind
+        package var workspaceID: String
+        package var runID: String
+        package var segments: Int
+        package var bytesBefore: Int64
+        package var bytesAfter: Int64
 
         enum CodingKeys: String, CodingKey {
             case action, segments
@@ -44,11 +44,11 @@ public struct RetentionReport: Sendable, Equatable, Codable {
         }
     }
 
-    public struct Failure: Sendable, Equatable, Codable {
-        public var action: ActionKind
-        public var workspaceID: String
-        public var runID: String
-        public var message: String
+    package struct Failure: Sendable, Equatable, Codable {
+        package var action: ActionKind
+        package var workspaceID: String
+        package var runID: String
+        package var message: String
 
         enum CodingKeys: String, CodingKey {
             case action, message
@@ -58,27 +58,27 @@ public struct RetentionReport: Sendable, Equatable, Codable {
     }
 
     /// The moment the policy was evaluated at (RFC 3339).
-    public var asOf: String
-    public var dryRun: Bool
-    public var compressAfterSeconds: Int64
-    public var deleteAfterSeconds: Int64
-    public var deleteRows: Bool
+    package var asOf: String
+    package var dryRun: Bool
+    package var compressAfterSeconds: Int64
+    package var deleteAfterSeconds: Int64
+    package var deleteRows: Bool
     /// Finished runs whose whole log was gzipped.
-    public var compressed = Totals()
+    package var compressed = Totals()
     /// Live runs some of whose closed segments were gzipped.
-    public var compressedClosedSegments = Totals()
+    package var compressedClosedSegments = Totals()
     /// Finished runs whose logs were deleted.
-    public var deletedLogs = Totals()
-    public var deletedRows = 0
+    package var deletedLogs = Totals()
+    package var deletedRows = 0
     /// Bytes freed from deletions an earlier, interrupted pass left in the trash.
-    public var trashBytesFreed: Int64 = 0
+    package var trashBytesFreed: Int64 = 0
     /// Whether the pass stopped early (server shutdown); the next one carries on.
-    public var interrupted = false
-    public var actions: [Action] = []
-    public var errors: [Failure] = []
-    public var durationSeconds: Double = 0
+    package var interrupted = false
+    package var actions: [Action] = []
+    package var errors: [Failure] = []
+    package var durationSeconds: Double = 0
 
-    public init(asOf: String, dryRun: Bool, policy: RetentionPolicy) {
+    package init(asOf: String, dryRun: Bool, policy: RetentionPolicy) {
         self.asOf = asOf
         self.dryRun = dryRun
         self.compressAfterSeconds = policy.compressAfter.components.seconds

@@ -1,11 +1,11 @@
-import Logging
-import RunlogStorage
+package import Logging
+package import RunlogStorage
 import ServiceLifecycle
 
 /// Runs a retention pass inside the server every `interval` (`runlog serve
 /// --retention-interval`), the first one at start-up. A pass already running elsewhere (cron)
 /// makes this one skip; graceful shutdown stops a pass between two runs.
-public struct RetentionService: Service {
+package struct RetentionService: Service {
     let pass: RetentionPass
     let policy: RetentionPolicy
     let interval: Duration
@@ -14,7 +14,7 @@ public struct RetentionService: Service {
     /// Told about every finished pass (for tests and metrics).
     let onReport: (@Sendable (RetentionReport) -> Void)?
 
-    public init(
+    package init(
         pass: RetentionPass, policy: RetentionPolicy, interval: Duration, logger: Logger,
         clock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }, onReport: (@Sendable (RetentionReport) -> Void)? = nil
     ) {
@@ -26,7 +26,7 @@ public struct RetentionService: Service {
         self.onReport = onReport
     }
 
-    public func run() async throws {
+    package func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
                 while true {

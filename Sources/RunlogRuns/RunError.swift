@@ -1,8 +1,8 @@
 import RunlogCatalog
-import RunlogStorage
+package import RunlogStorage
 
 /// Why a run operation was refused, in terms the gateway maps to HTTP statuses.
-public enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFound(RunKey)
     case exists(RunKey)
     /// The run is terminal; nothing more may be appended.
@@ -14,7 +14,7 @@ public enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
     case storage(StorageError)
     case catalog(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .notFound(let key): return "run \(key) does not exist"
         case .exists(let key): return "run \(key) already exists"

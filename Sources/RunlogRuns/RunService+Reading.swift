@@ -1,13 +1,13 @@
 import NIOCore
-import RunlogCatalog
-import RunlogStorage
+package import RunlogCatalog
+package import RunlogStorage
 
 /// What readers of runs need, so that they go through the service rather than around it.
 extension RunService {
     // MARK: Rows
 
     /// A page of a workspace's runs, newest first (see ``RunCatalog/list(workspace:filter:limit:cursor:)``).
-    public func list(workspace: String, filter: RunFilter = RunFilter(), limit: Int, cursor: String? = nil) async throws(RunError) -> RunPage {
+    package func list(workspace: String, filter: RunFilter = RunFilter(), limit: Int, cursor: String? = nil) async throws(RunError) -> RunPage {
         do {
             return try await catalog.list(workspace: workspace, filter: filter, limit: limit, cursor: cursor)
         } catch RunCatalogError.invalidCursor {
@@ -19,7 +19,7 @@ extension RunService {
 
     /// Checks that a log can be created and read under the storage root and that the catalog
     /// answers; throws what failed.
-    public func checkHealth() async throws(RunError) {
+    package func checkHealth() async throws(RunError) {
         let probe = try key(workspace: "_health", run: "probe")
         do {
             _ = try await store.lastSequenceOrCreate(probe)
@@ -30,22 +30,22 @@ extension RunService {
     }
 
     /// Runs with an open log, and log files open for writing (gauges for `/metrics`).
-    public var openLogs: (runs: Int, files: Int) { (store.openRunCount, store.openFileCount) }
+    package var openLogs: (runs: Int, files: Int) { (store.openRunCount, store.openFileCount) }
 
     // MARK: Events
 
     /// The lines after `sequence`, as they are now, in chunks of whole lines.
-    public func events(of key: RunKey, after sequence: Int64 = 0) -> EventLogReader {
+    package func events(of key: RunKey, after sequence: Int64 = 0) -> EventLogReader {
         store.events(of: key, after: sequence)
     }
 
     /// The lines after `sequence` as one gzip stream (archived segments sent as stored).
-    public func gzippedEvents(of key: RunKey, after sequence: Int64 = 0) -> GzipLogReader {
+    package func gzippedEvents(of key: RunKey, after sequence: Int64 = 0) -> GzipLogReader {
         store.gzippedEvents(of: key, after: sequence)
     }
 
     /// The whole log as open plain files, or nil when it must be read with ``events(of:after:)``.
-    public func plainFiles(of key: RunKey) async throws(RunError) -> [PlainLogFile]? {
+    package func plainFiles(of key: RunKey) async throws(RunError) -> [PlainLogFile]? {
         do {
             return try await store.plainFiles(of: key)
         } catch {
@@ -54,7 +54,7 @@ extension RunService {
     }
 
     /// The last sequence readers can see.
-    public func lastSequence(of key: RunKey) async throws(RunError) -> Int64 {
+    package func lastSequence(of key: RunKey) async throws(RunError) -> Int64 {
         do {
             return try await store.lastSequence(of: key)
         } catch {
@@ -63,7 +63,7 @@ extension RunService {
     }
 
     /// Waits until the log has lines after `sequence`, or `wakeup` rings; the last readable sequence.
-    public func waitForEvents(of key: RunKey, after sequence: Int64, orUntil wakeup: Wakeup) async throws(RunError) -> Int64 {
+    package func waitForEvents(of key: RunKey, after sequence: Int64, orUntil wakeup: Wakeup) async throws(RunError) -> Int64 {
         do {
             return try await store.waitForEvents(of: key, after: sequence, orUntil: wakeup)
         } catch {
@@ -72,7 +72,7 @@ extension RunService {
     }
 
     /// The lines after `sequence` from memory, or nil when the files must be read.
-    public func recentEvents(of key: RunKey, after sequence: Int64) async throws(RunError) -> [EventChunk]? {
+    package func recentEvents(of key: RunKey, after sequence: Int64) async throws(RunError) -> [EventChunk]? {
         do {
             return try await store.recentEvents(of: key, after: sequence)
         } catch {

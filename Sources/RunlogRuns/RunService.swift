@@ -1,8 +1,8 @@
 import Foundation
-import Logging
+package import Logging
 import NIOCore
-import RunlogCatalog
-import RunlogStorage
+package import RunlogCatalog
+package import RunlogStorage
 import ServiceLifecycle
 import Synchronization
 
@@ -17,11 +17,11 @@ import Synchronization
 /// Lifecycle events change the row at once (`run.started`: running; `run.completed`: terminal,
 /// final summary, closed). Other events only update an in-memory summary; the rows of live runs
 /// get their counts and summary in one batched write every `progressInterval`, off the append path.
-public final class RunService: Service, Sendable {
+package final class RunService: Service, Sendable {
     /// The logs. For wiring and tests; callers that serve runs go through the service.
-    public let store: EventStore
+    package let store: EventStore
     /// The rows. For wiring and tests; callers that serve runs go through the service.
-    public let catalog: any RunCatalog
+    package let catalog: any RunCatalog
     private let logger: Logger
     private let progressInterval: Duration
     private let wallClock: @Sendable () -> Timestamp
@@ -42,7 +42,7 @@ public final class RunService: Service, Sendable {
         }
     }
 
-    public init(
+    package init(
         store: EventStore, catalog: any RunCatalog, logger: Logger, progressInterval: Duration = .seconds(1),
         wallClock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
     ) {
@@ -56,7 +56,7 @@ public final class RunService: Service, Sendable {
     // MARK: Runs
 
     /// The key of a run, once its ids are checked (1-128 of `[A-Za-z0-9_.-]`, not `.` or `..`).
-    public func key(workspace: String, run: String) throws(RunError) -> RunKey {
+    package func key(workspace: String, run: String) throws(RunError) -> RunKey {
         do {
             return try RunKey(workspace: workspace, run: run)
         } catch {
@@ -65,7 +65,7 @@ public final class RunService: Service, Sendable {
     }
 
     /// Creates a queued run with an empty log. `runID` defaults to a generated `run_<ULID>`.
-    public func createRun(workspace: String, runID: String?, configurationID: String? = nil, metadata: String? = nil) async throws(RunError) -> RunRecord {
+    package func createRun(workspace: String, runID: String?, configurationID: String? = nil, metadata: String? = nil) async throws(RunError) -> RunRecord {
         let id = runID ?? "run_" + String(Self.generatedID().dropFirst(4))
         let key: RunKey
         do {
@@ -94,13 +94,13 @@ public final class RunService: Service, Sendable {
     }
 
     /// The run's row, with live counts no older than one progress interval.
-    public func run(_ key: RunKey) async throws(RunError) -> RunRecord {
+    package func run(_ key: RunKey) async throws(RunError) -> RunRecord {
         guard let record = try await fetch(key) else { throw .notFound(key) }
         return record
     }
 
     /// The run's summary: from memory while it is live, from its row once it is terminal.
-    public func summary(_ key: RunKey) async throws(RunError) -> RunSummary {
+    package func summary(_ key: RunKey) async throws(RunError) -> RunSummary {
         let record = try await run(key)
         if record.status.isTerminal, let stored = record.summary, let summary = RunSummary(json: stored) {
             return summary
@@ -112,7 +112,7 @@ public final class RunService: Service, Sendable {
     // MARK: Appending
 
     /// How an append's body is written.
-    public enum BodyFormat: Sendable {
+    package enum BodyFormat: Sendable {
         /// One JSON object per line.
         case ndjson
         /// One JSON object, or an array of them.
@@ -120,7 +120,7 @@ public final class RunService: Service, Sendable {
     }
 
     /// Parses `body` with the store's event limits and appends it (see ``append(_:to:expectedLastSequence:)``).
-    public func append(_ body: [UInt8], as format: BodyFormat, to key: RunKey, expectedLastSequence: Int64? = nil) async throws(RunError) -> AppendReceipt {
+    package func append(_ body: [UInt8], as format: BodyFormat, to key: RunKey, expectedLastSequence: Int64? = nil) async throws(RunError) -> AppendReceipt {
         let limits = store.configuration.eventLimits
         let batch: EventBatch
         do {
@@ -136,7 +136,7 @@ public final class RunService: Service, Sendable {
 
     /// Appends to a run: refused for unknown and completed runs, and for a `run.completed` whose
     /// `payload.status` is not `succeeded`, `failed` or `cancelled`.
-    public func append(_ batch: EventBatch, to key: RunKey, expectedLastSequence: Int64? = nil) async throws(RunError) -> AppendReceipt {
+    package func append(_ batch: EventBatch, to key: RunKey, expectedLastSequence: Int64? = nil) async throws(RunError) -> AppendReceipt {
         let liveRun: LiveRun
         if let cached = live.withLock({ $0[key] }), !cached.state.withLock({ $0.status.isTerminal }) {
             // An open run with live state: no catalog read on the append path.
@@ -232,7 +232,7 @@ public final class RunService: Service, Sendable {
     // MARK: Progress and reconciliation
 
     /// Writes the counts and summary of every live run that changed, in one transaction.
-    public func flushProgress() async throws(RunError) {
+    package func flushProgress() async throws(RunError) {
         let changed = live.withLock { runs in
             runs.compactMap { key, run -> RunProgress? in
                 run.state.withLock { state in
@@ -256,7 +256,7 @@ public final class RunService: Service, Sendable {
 
     /// Brings every live row in line with its log (after a crash or restart): counts and summary
     /// rebuilt from the files, and a run whose log ends with `run.completed` completed.
-    public func reconcile() async throws(RunError) -> Int {
+    package func reconcile() async throws(RunError) -> Int {
         let rows: [RunRecord]
         do {
             rows = try await catalog.liveRuns()
@@ -304,7 +304,7 @@ public final class RunService: Service, Sendable {
     }
 
     /// The run's summary folded from its files, ignoring what is in memory (what a restart costs).
-    public func summaryFromFiles(_ key: RunKey) async throws(RunError) -> RunSummary {
+    package func summaryFromFiles(_ key: RunKey) async throws(RunError) -> RunSummary {
         let record = try await run(key)
         return try await rebuild(key).summary(status: record.status.rawValue, exitCode: record.exitCode)
     }
@@ -324,7 +324,7 @@ public final class RunService: Service, Sendable {
 
     /// Reconciles the catalog with the logs, then writes progress every interval until graceful
     /// shutdown, and once more after it.
-    public func run() async throws {
+    package func run() async throws {
         let corrected = try await reconcile()
         logger.info("reconciled the catalog with the event logs", metadata: ["runs_corrected": "\(corrected)"])
         do {

@@ -1,34 +1,34 @@
 import Foundation
-import NIOCore
+package import NIOCore
 import RunlogCatalog
 import RunlogStorage
 
 /// A run's summary, folded from its events. Schema `runlog.run_summary/v1`, documented in
 /// `docs/summary.md`; fields are only ever added.
-public struct RunSummary: Codable, Sendable, Equatable {
-    public struct ErrorEvent: Codable, Sendable, Equatable {
-        public var sequence: Int64
-        public var type: String
-        public var message: String?
+package struct RunSummary: Codable, Sendable, Equatable {
+    package struct ErrorEvent: Codable, Sendable, Equatable {
+        package var sequence: Int64
+        package var type: String
+        package var message: String?
     }
 
-    public var schema = "runlog.run_summary/v1"
-    public var status: String
-    public var exitCode: Int?
-    public var eventCount: Int64
-    public var countsByType: [String: Int64]
-    public var firstSequence: Int64?
-    public var lastSequence: Int64?
-    public var firstEventAt: String?
-    public var lastEventAt: String?
-    public var startedAt: String?
-    public var completedAt: String?
+    package var schema = "runlog.run_summary/v1"
+    package var status: String
+    package var exitCode: Int?
+    package var eventCount: Int64
+    package var countsByType: [String: Int64]
+    package var firstSequence: Int64?
+    package var lastSequence: Int64?
+    package var firstEventAt: String?
+    package var lastEventAt: String?
+    package var startedAt: String?
+    package var completedAt: String?
     /// From `run.started` to `run.completed` (or to the last event while live); else first to last event.
-    public var durationMs: Int64?
-    public var errorCount: Int64
-    public var lastError: ErrorEvent?
+    package var durationMs: Int64?
+    package var errorCount: Int64
+    package var lastError: ErrorEvent?
     /// The producer's own `run.completed` `payload.summary` object, whole.
-    public var producerSummary: JSONValue?
+    package var producerSummary: JSONValue?
 
     enum CodingKeys: String, CodingKey {
         case schema, status
@@ -48,7 +48,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
     }
 
     /// Compact JSON with sorted keys (stable bytes for the same summary).
-    public var json: String {
+    package var json: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return String(decoding: (try? encoder.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
@@ -57,34 +57,34 @@ public struct RunSummary: Codable, Sendable, Equatable {
 
 /// Folds events into a summary, in any order (appends of one run may finish out of order),
 /// so it can run incrementally while a run is live and from the files after a restart.
-public struct SummaryBuilder: Sendable {
-    public private(set) var eventCount: Int64 = 0
-    public private(set) var storedBytes: Int64 = 0
-    public private(set) var errorCount: Int64 = 0
+package struct SummaryBuilder: Sendable {
+    package private(set) var eventCount: Int64 = 0
+    package private(set) var storedBytes: Int64 = 0
+    package private(set) var errorCount: Int64 = 0
     private var countsByType: [String: Int64] = [:]
     private var firstSequence: Int64?
     private var lastSequence: Int64?
     private var firstEventAt: Int64?
     private var lastEventAt: Int64?
-    public private(set) var startedAt: Int64?
-    public private(set) var completion: Completion?
+    package private(set) var startedAt: Int64?
+    package private(set) var completion: Completion?
     private var lastError: RunSummary.ErrorEvent?
 
     /// What `run.completed` said.
-    public struct Completion: Sendable, Equatable {
-        public var status: String
-        public var exitCode: Int?
-        public var at: Int64
-        public var producerSummary: JSONValue?
+    package struct Completion: Sendable, Equatable {
+        package var status: String
+        package var exitCode: Int?
+        package var at: Int64
+        package var producerSummary: JSONValue?
     }
 
-    public init() {}
+    package init() {}
 
-    public var lastSequenceSeen: Int64 { lastSequence ?? 0 }
+    package var lastSequenceSeen: Int64 { lastSequence ?? 0 }
 
     /// Adds one event. `payload` is its raw JSON (nil when absent); it is decoded only for
     /// lifecycle and error events.
-    public mutating func fold(sequence: Int64, type: String, createdAt: Int64, payload: ArraySlice<UInt8>?) {
+    package mutating func fold(sequence: Int64, type: String, createdAt: Int64, payload: ArraySlice<UInt8>?) {
         eventCount += 1
         countsByType[type, default: 0] += 1
         firstSequence = min(firstSequence ?? sequence, sequence)
@@ -114,12 +114,12 @@ public struct SummaryBuilder: Sendable {
     }
 
     /// Counts bytes the run's events take in the log.
-    public mutating func add(storedBytes bytes: Int) {
+    package mutating func add(storedBytes bytes: Int) {
         storedBytes += Int64(bytes)
     }
 
     /// Adds one stored line (as read from the log).
-    public mutating func fold(line: ByteBuffer) {
+    package mutating func fold(line: ByteBuffer) {
         guard let event = StoredEvent(line: line) else { return }
         let payload = event.payload.elementsEqual("null".utf8) ? nil : event.payload
         fold(sequence: event.sequence, type: event.type, createdAt: Timestamp(rfc3339: event.createdAt)?.millisecondsSinceEpoch ?? 0, payload: payload)
@@ -127,7 +127,7 @@ public struct SummaryBuilder: Sendable {
     }
 
     /// The summary as of now, for a run in `status`.
-    public func summary(status: String, exitCode: Int?) -> RunSummary {
+    package func summary(status: String, exitCode: Int?) -> RunSummary {
         let completedAt = completion?.at
         var duration: Int64?
         if let startedAt {

@@ -2,19 +2,19 @@ import RunlogCatalog
 import RunlogStorage
 
 /// What `runlog verify` found: one finding per problem, and whether it was repaired.
-public struct VerificationReport: Sendable, Equatable {
-    public struct Finding: Sendable, Equatable {
-        public var workspaceID: String
-        public var runID: String
-        public var problem: String
-        public var repaired: Bool
+package struct VerificationReport: Sendable, Equatable {
+    package struct Finding: Sendable, Equatable {
+        package var workspaceID: String
+        package var runID: String
+        package var problem: String
+        package var repaired: Bool
     }
 
-    public var runsChecked = 0
-    public var findings: [Finding] = []
+    package var runsChecked = 0
+    package var findings: [Finding] = []
 
     /// Problems left after the pass (all of them without `--repair`).
-    public var unresolved: [Finding] { findings.filter { !$0.repaired } }
+    package var unresolved: [Finding] { findings.filter { !$0.repaired } }
 }
 
 extension RunService {
@@ -22,7 +22,7 @@ extension RunService {
     /// counts, status and the `events_path` pointer. With `repair`, truncates torn tails (by
     /// recovering the log), rewrites counts, summary and pointer from the files, and completes
     /// runs whose log ends with `run.completed`. Gaps and missing logs cannot be repaired.
-    public func verify(repair: Bool) async throws(RunError) -> VerificationReport {
+    package func verify(repair: Bool) async throws(RunError) -> VerificationReport {
         var report = VerificationReport()
         var last: (workspace: String, id: String)?
         while true {

@@ -1,7 +1,10 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import NIOCore
+import NIOHTTP1
 import NIOPosix
+import RunlogCatalog
 import RunlogRuns
 import RunlogStorage
 import RunlogTestSupport

@@ -1,6 +1,7 @@
 import Foundation
 import RunlogCatalog
 import RunlogRetention
+import RunlogRuns
 import RunlogStorage
 import RunlogTestSupport
 import Testing

@@ -40,7 +40,7 @@ import Testing
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let store = EventStore(
-            configuration: configuration(directory.path),
+            configuration: configuration(directory.path), logger: quietLogger,
             wallClock: { Timestamp(millisecondsSinceEpoch: 1_795_341_600_123) }
         )
         #expect(try await store.append(try numbered(1), to: key()).createdAt == Timestamp(millisecondsSinceEpoch: 1_795_341_600_123))
@@ -104,10 +104,10 @@ import Testing
     @Test func duplicateDetectionSurvivesARestart() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let first = EventStore(configuration: configuration(directory.path))
+        let first = EventStore(configuration: configuration(directory.path), logger: quietLogger)
         _ = try await first.append(try batch([#"{"type":"a.b","event_id":"keep-me"}"#, #"{"type":"a.b"}"#]), to: key())
         await first.shutdown()
-        let second = EventStore(configuration: configuration(directory.path))
+        let second = EventStore(configuration: configuration(directory.path), logger: quietLogger)
         let receipt = try await second.append(try batch([#"{"type":"a.b","event_id":"keep-me"}"#, #"{"type":"a.b","event_id":"new"}"#]), to: key())
         #expect(receipt.sequences == [1, 3])
         #expect(receipt.duplicates == 1)
@@ -143,10 +143,10 @@ import Testing
         // The closed state survives a restart.
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let first = EventStore(configuration: configuration(directory.path))
+        let first = EventStore(configuration: configuration(directory.path), logger: quietLogger)
         _ = try await first.append(try batch([#"{"type":"run.completed"}"#]), to: key())
         await first.shutdown()
-        let second = EventStore(configuration: configuration(directory.path))
+        let second = EventStore(configuration: configuration(directory.path), logger: quietLogger)
         await expectError(StorageError.self, matching: { $0 == .logClosed(key(), lastSequence: 1) }) {
             _ = try await second.append(try numbered(1), to: key())
         }

@@ -1,4 +1,6 @@
 import Foundation
+import InMemoryLogging
+import Logging
 import RunlogTestSupport
 import Testing
 
@@ -95,7 +97,7 @@ import Testing
         for round in 1...10 {
             let text = try await runAndKill(root: directory.path, durability: .none, round: round, acknowledgements: Int.random(in: 1...150))
             let acknowledged = Self.acknowledgements(in: text)
-            let store = EventStore(configuration: configuration(directory.path))
+            let store = EventStore(configuration: configuration(directory.path), logger: quietLogger)
             var lines: [String] = []
             do {
                 lines = try await readLines(store, try RunKey(workspace: "ws_crash", run: "run_crash"))
@@ -155,7 +157,7 @@ import Testing
             }
         }
         #expect(refused.count == 25)
-        let store = EventStore(configuration: configuration(directory.path))
+        let store = EventStore(configuration: configuration(directory.path), logger: quietLogger)
         let stored = try await readLines(store, try RunKey(workspace: "ws_full", run: "run_full"))
         await store.shutdown()
         var seen: [String: Int64] = [:]

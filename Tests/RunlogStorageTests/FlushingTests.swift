@@ -138,10 +138,10 @@ import Testing
         let store = EventStore(configuration: configuration(directory.path) {
             $0.durability = .none
             $0.flushInterval = .seconds(3600)
-        })
+        }, logger: quietLogger)
         _ = try await store.append(try numbered(7), to: key())
         await store.shutdown()
-        let reopened = EventStore(configuration: configuration(directory.path))
+        let reopened = EventStore(configuration: configuration(directory.path), logger: quietLogger)
         #expect(try await reopened.lastSequence(of: key()) == 7)
         await reopened.shutdown()
     }

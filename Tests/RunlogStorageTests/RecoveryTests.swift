@@ -1,4 +1,6 @@
 import Foundation
+import InMemoryLogging
+import Logging
 import RunlogTestSupport
 import Testing
 
@@ -9,7 +11,7 @@ import Testing
 
     /// Writes 10 events with a first store, then lets `damage` change the files.
     func prepare(_ root: String, events: Int = 10, segmentBytes: Int64 = 64 << 20, damage: (String) throws -> Void) async throws {
-        let store = EventStore(configuration: configuration(root) { $0.segmentBytes = segmentBytes })
+        let store = EventStore(configuration: configuration(root) { $0.segmentBytes = segmentBytes }, logger: quietLogger)
         _ = try await store.append(try numbered(events, padding: 40), to: key())
         await store.shutdown()
         try damage(root + logsPath)
@@ -47,7 +49,7 @@ import Testing
         try await prepare(directory.path) { logs in
             try append([UInt8](repeating: 0, count: 300) + Array("\nnot json\n".utf8) + [0, 0], to: logs + "/events.ndjson")
         }
-        let store = EventStore(configuration: configuration(directory.path))
+        let store = EventStore(configuration: configuration(directory.path), logger: quietLogger)
         #expect(try await store.lastSequence(of: key()) == 10)
         #expect(try sequences(try await readLines(store, key())) == Array(1...10))
         #expect(try await store.append(try numbered(1), to: key()).firstSequence == 11)
@@ -62,7 +64,7 @@ import Testing
             #expect(fileBytes(logs + "/events.ndjson").isEmpty)
             try Data(#"{"sequence":10,"ty"#.utf8).write(to: URL(fileURLWithPath: logs + "/events.ndjson"))
         }
-        let store = EventStore(configuration: configuration(directory.path))
+        let store = EventStore(configuration: configuration(directory.path), logger: quietLogger)
         #expect(try await store.lastSequence(of: key()) == 9)
         #expect(try await store.append(try numbered(1), to: key()).firstSequence == 10)
         #expect(try sequences(try await readLines(store, key())) == Array(1...10))
@@ -86,7 +88,7 @@ import Testing
             }
         }
         #expect(!FileManager.default.fileExists(atPath: directory.path + logsPath + "/events.ndjson"))
-        let store = EventStore(configuration: configuration(directory.path))
+        let store = EventStore(configuration: configuration(directory.path), logger: quietLogger)
         #expect(try await store.lastSequence(of: key()) == 10)
         #expect(try await store.append(try numbered(2), to: key()).firstSequence == 11)
         #expect(try sequences(try await readLines(store, key())) == Array(1...12))
@@ -108,7 +110,7 @@ import Testing
             try Data("partial".utf8).write(to: URL(fileURLWithPath: logs + "/." + segment!.compressedFileName + ".123.456.tmp"))
         }
         let logs = directory.path + logsPath
-        let store = EventStore(configuration: configuration(directory.path))
+        let store = EventStore(configuration: configuration(directory.path), logger: quietLogger)
         #expect(try await store.lastSequence(of: key()) == 10)
         let names = directoryNames(logs)
         #expect(!names.contains { $0.hasSuffix(".tmp") })
@@ -125,7 +127,7 @@ import Testing
         let temporary = directory.path + logsPath + "/.events-1-2.ndjson.gz.1.2.tmp"
         let holder = try PosixFile(path: temporary, flags: O_WRONLY | O_CREAT)
         #expect(try holder.tryLockExclusively())
-        let store = EventStore(configuration: configuration(directory.path))
+        let store = EventStore(configuration: configuration(directory.path), logger: quietLogger)
         #expect(try await store.lastSequence(of: key()) == 10)
         #expect(FileManager.default.fileExists(atPath: temporary))
         await store.shutdown()

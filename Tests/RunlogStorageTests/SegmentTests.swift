@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RunlogTestSupport
 import Testing
 
 @testable import RunlogStorage
@@ -139,7 +140,7 @@ import Testing
             for segment in closed.prefix(2) {
                 try Data(repeating: 0x42, count: 100).write(to: URL(fileURLWithPath: logs(root) + "/" + segment.fileName))
             }
-            let store2 = EventStore(configuration: configuration(root))
+            let store2 = EventStore(configuration: configuration(root), logger: quietLogger)
             #expect(try await store2.lastSequence(of: key()) == 120)
             for count in [1, 3, 40] {
                 let tail = try await store2.lastEvents(of: key(), count: count)

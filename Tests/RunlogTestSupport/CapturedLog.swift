@@ -1,21 +1,21 @@
-import InMemoryLogging
-import Logging
+package import InMemoryLogging
+package import Logging
 
 /// Log lines kept in memory (swift-log's `InMemoryLogHandler`), to check what code reports.
-public struct CapturedLog: Sendable {
+package struct CapturedLog: Sendable {
     private let handler = InMemoryLogHandler()
 
-    public init() {}
+    package init() {}
 
     /// A logger that writes here, at `level` and above.
-    public func logger(level: Logger.Level = .trace) -> Logger {
+    package func logger(level: Logger.Level = .trace) -> Logger {
         var logger = Logger(label: "test") { [handler] _ in handler }
         logger.logLevel = level
         return logger
     }
 
-    public var entries: [InMemoryLogHandler.Entry] { handler.entries }
+    package var entries: [InMemoryLogHandler.Entry] { handler.entries }
 
     /// Each entry as one line, `<level> <message> <metadata>`, to search.
-    public var lines: [String] { entries.map { "\($0.level) \($0.message) \($0.metadata)" } }
+    package var lines: [String] { entries.map { "\($0.level) \($0.message) \($0.metadata)" } }
 }

@@ -1,20 +1,20 @@
-import Foundation
+package import Foundation
 
 /// What a finished child process left: its exit status and what it printed.
-public struct ProcessResult: Sendable, CustomStringConvertible {
-    public var status: Int32
-    public var output: String
-    public var error: String
+package struct ProcessResult: Sendable, CustomStringConvertible {
+    package var status: Int32
+    package var output: String
+    package var error: String
 
-    public var description: String { "exit \(status), stdout: \(output), stderr: \(error)" }
+    package var description: String { "exit \(status), stdout: \(output), stderr: \(error)" }
 }
 
 /// A child process the test drives: one way, for every test target, to start the package's
 /// binaries, curl and anything else.
-public enum ChildProcess {
+package enum ChildProcess {
     /// Starts `executable` with its output piped to the returned pipes, its environment merged
     /// with `environment`, and standard input empty.
-    public static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Process, stdout: Pipe, stderr: Pipe) {
+    package static func start(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (Process, stdout: Pipe, stderr: Pipe) {
         try start(executable, arguments, environment: environment, input: nil)
     }
 
@@ -33,12 +33,12 @@ public enum ChildProcess {
     }
 
     /// Runs `executable` to completion, off Swift's thread pool, with `input` on its standard input.
-    public static func run(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:]) async throws -> ProcessResult {
+    package static func run(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:]) async throws -> ProcessResult {
         try await offPool { try runBlocking(executable, arguments, input: input, environment: environment) }
     }
 
     /// ``run(_:_:input:environment:)`` for code already off the pool.
-    public static func runBlocking(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws -> ProcessResult {
+    package static func runBlocking(_ executable: String, _ arguments: [String], input: String? = nil, environment: [String: String] = [:]) throws -> ProcessResult {
         let stdin = Pipe()
         let (process, stdout, stderr) = try start(executable, arguments, environment: environment, input: input == nil ? nil : stdin)
         if let input {
@@ -56,28 +56,28 @@ public enum ChildProcess {
     }
 
     /// The package's `runlog`, run to completion.
-    public static func runlog(_ arguments: [String], input: String? = nil, environment: [String: String] = [:]) async throws -> ProcessResult {
+    package static func runlog(_ arguments: [String], input: String? = nil, environment: [String: String] = [:]) async throws -> ProcessResult {
         try await run(runlogPath, arguments, input: input, environment: environment)
     }
 
     /// The package's `runlog` binary.
-    public static let runlogPath = builtProduct("runlog")
+    package static let runlogPath = builtProduct("runlog")
 
     /// curl, quiet but for errors, with a time limit, to completion.
-    public static func curl(_ arguments: [String]) async throws -> ProcessResult {
+    package static func curl(_ arguments: [String]) async throws -> ProcessResult {
         try await run(curlPath, curlDefaults + arguments)
     }
 
     /// ``curl(_:)`` for code already off the pool.
-    public static func curlBlocking(_ arguments: [String]) throws -> ProcessResult {
+    package static func curlBlocking(_ arguments: [String]) throws -> ProcessResult {
         try runBlocking(curlPath, curlDefaults + arguments)
     }
 
-    public static let curlPath = "/usr/bin/curl"
+    package static let curlPath = "/usr/bin/curl"
 
     /// Reads `pipe` on a thread of its own until `done` says the text so far is enough (or the
     /// pipe ends); returns the text.
-    public static func read(_ pipe: Pipe, until done: @escaping @Sendable (String) -> Bool) async -> String {
+    package static func read(_ pipe: Pipe, until done: @escaping @Sendable (String) -> Bool) async -> String {
         await withCheckedContinuation { continuation in
             Thread.detachNewThread {
                 var text = ""

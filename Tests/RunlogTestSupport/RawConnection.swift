@@ -6,14 +6,14 @@ import Glibc
 
 /// One blocking TCP connection to a local server, with bare HTTP/1.1 on it: thousands of
 /// these cost the test a descriptor each and nothing else, unlike an HTTP client's pools.
-public struct RawConnection: Sendable {
-    public let descriptor: Int32
+package struct RawConnection: Sendable {
+    package let descriptor: Int32
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
     }
 
-    public init(port: Int, receiveTimeout seconds: Int = 30) throws {
+    package init(port: Int, receiveTimeout seconds: Int = 30) throws {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw Failure(description: "socket: \(String(cString: strerror(errno)))") }
         var address = sockaddr_in()
@@ -33,7 +33,7 @@ public struct RawConnection: Sendable {
         self.descriptor = descriptor
     }
 
-    public func send(_ text: String) throws {
+    package func send(_ text: String) throws {
         var bytes = Array(text.utf8)[...]
         while !bytes.isEmpty {
             let written = bytes.withUnsafeBytes { Glibc.send(descriptor, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -43,12 +43,12 @@ public struct RawConnection: Sendable {
     }
 
     /// Sends a GET for an SSE stream.
-    public func requestStream(_ path: String) throws {
+    package func requestStream(_ path: String) throws {
         try send("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
     }
 
     /// Reads until `text` has arrived (true) or the connection ends or times out (false).
-    public func read(until text: String, into received: inout [UInt8]) -> Bool {
+    package func read(until text: String, into received: inout [UInt8]) -> Bool {
         let needle = Array(text.utf8)
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
@@ -68,7 +68,7 @@ public struct RawConnection: Sendable {
     }
 
     /// One request on a fresh connection (closed after): the status and body.
-    public static func request(port: Int, _ method: String, _ path: String, body: String = "", contentType: String = "application/json") throws -> (status: Int, body: String) {
+    package static func request(port: Int, _ method: String, _ path: String, body: String = "", contentType: String = "application/json") throws -> (status: Int, body: String) {
         let connection = try RawConnection(port: port)
         defer { connection.close() }
         try connection.send("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: \(contentType)\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
@@ -83,7 +83,7 @@ public struct RawConnection: Sendable {
 
     /// Reads until the server closes the connection (or the receive timeout passes): what
     /// arrived, and whether the connection was closed rather than timed out.
-    public func readToEnd() -> (bytes: [UInt8], closed: Bool) {
+    package func readToEnd() -> (bytes: [UInt8], closed: Bool) {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
@@ -94,7 +94,7 @@ public struct RawConnection: Sendable {
         }
     }
 
-    public func close() {
+    package func close() {
         _ = Glibc.close(descriptor)
     }
 }

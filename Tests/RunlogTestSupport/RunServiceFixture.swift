@@ -1,11 +1,11 @@
-import CoreMetrics
-import Logging
+package import CoreMetrics
+package import Logging
 import RunlogCatalog
-import RunlogRuns
-import RunlogStorage
+package import RunlogRuns
+package import RunlogStorage
 
 /// A logger that keeps quiet but for critical lines, for tests that do not look at logs.
-public var quietLogger: Logger {
+package var quietLogger: Logger {
     var logger = Logger(label: "test")
     logger.logLevel = .critical
     return logger
@@ -14,7 +14,7 @@ public var quietLogger: Logger {
 /// Runs `body` with a run service over a fresh storage root (the store, and a SQLite catalog in
 /// it), then shuts the store down, closes the catalog and removes the root, whatever `body` did.
 /// The store flushes under `flush` durability with two I/O threads unless `configure` says else.
-public func withRunService<T>(
+package func withRunService<T>(
     logger: Logger = quietLogger,
     metricsFactory: any MetricsFactory = MetricsSystem.factory,
     configure: (inout EventStoreConfiguration) -> Void = { _ in },

@@ -1,13 +1,13 @@
-import Foundation
+package import Foundation
 import Synchronization
 import Testing
 
 /// `runlog serve` as a child process on a port of its own, for tests that drive it from outside
 /// and watch its resources: its port, resident memory, open descriptors and threads. The one way
 /// the tests start a server.
-public final class ServerProcess: Sendable {
+package final class ServerProcess: Sendable {
     /// What becomes of the server's output.
-    public enum Output: Sendable {
+    package enum Output: Sendable {
         /// Drained on a thread of its own and dropped, so a busy server never blocks on a full pipe.
         case dropped
         /// Drained and kept (stdout and stderr together): see ``output``.
@@ -17,12 +17,12 @@ public final class ServerProcess: Sendable {
         case pipes(stdout: Pipe, stderr: Pipe?)
     }
 
-    public let process: Process
-    public let port: Int
+    package let process: Process
+    package let port: Int
     /// The storage root.
-    public let storage: String
+    package let storage: String
     /// What the server printed up to the line saying it listens.
-    public let startup: String
+    package let startup: String
     /// The storage root this made, removed by ``stop()``.
     private let ownStorage: TemporaryDirectory?
     private let kept = KeptText()
@@ -32,7 +32,7 @@ public final class ServerProcess: Sendable {
     /// listens. Without `storage`, on a fresh directory removed by ``stop()``.
     /// - Parameter softFileLimit: start the server with this soft open-file limit (as a low
     ///   default limit would), to see it raise it.
-    public init(
+    package init(
         arguments: [String] = [], storage: String? = nil, port: Int = 0, environment: [String: String] = [:], softFileLimit: Int? = nil,
         output: Output = .dropped
     ) async throws {
@@ -97,22 +97,22 @@ public final class ServerProcess: Sendable {
         self.port = bound
     }
 
-    public struct ServerFailure: Error, CustomStringConvertible {
-        public var description: String
+    package struct ServerFailure: Error, CustomStringConvertible {
+        package var description: String
     }
 
-    public var base: String { "http://127.0.0.1:\(port)" }
+    package var base: String { "http://127.0.0.1:\(port)" }
 
     /// What it printed so far, with ``Output/kept``.
-    public var output: String { kept.text.withLock { $0 } }
+    package var output: String { kept.text.withLock { $0 } }
 
     /// Resident memory in bytes (VmRSS).
-    public var residentBytes: Int { Self.statusField("VmRSS", of: process.processIdentifier) * 1024 }
+    package var residentBytes: Int { Self.statusField("VmRSS", of: process.processIdentifier) * 1024 }
 
-    public var threads: Int { Self.statusField("Threads", of: process.processIdentifier) }
+    package var threads: Int { Self.statusField("Threads", of: process.processIdentifier) }
 
     /// The soft open-file limit the server runs with.
-    public var softFileLimit: Int? {
+    package var softFileLimit: Int? {
         guard let limits = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/limits", encoding: .utf8),
             let line = limits.split(separator: "\n").first(where: { $0.hasPrefix("Max open files") })
         else { return nil }
@@ -120,7 +120,7 @@ public final class ServerProcess: Sendable {
     }
 
     /// A gauge or counter from `/metrics` (the first sample whose line starts with `name`).
-    public func metric(_ name: String) throws -> Double? {
+    package func metric(_ name: String) throws -> Double? {
         let metrics = try RawConnection.request(port: port, "GET", "/metrics").body
         for line in metrics.split(separator: "\n") where line.hasPrefix(name + " ") {
             return Double(line.split(separator: " ").last ?? "")
@@ -129,7 +129,7 @@ public final class ServerProcess: Sendable {
     }
 
     /// Polls `/metrics` until `name` equals `value` or `deadline` passes; returns the last value.
-    public func waitForMetric(_ name: String, toBe value: Double, within deadline: Duration = .seconds(60)) async throws -> Double? {
+    package func waitForMetric(_ name: String, toBe value: Double, within deadline: Duration = .seconds(60)) async throws -> Double? {
         let end = ContinuousClock.now + deadline
         var last = try metric(name)
         while last != value, ContinuousClock.now < end {
@@ -139,7 +139,7 @@ public final class ServerProcess: Sendable {
         return last
     }
 
-    public var openDescriptors: Int {
+    package var openDescriptors: Int {
         (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? -1
     }
 
@@ -154,7 +154,7 @@ public final class ServerProcess: Sendable {
     /// Stops the server with SIGTERM, waits for it, and removes the storage root it made (once,
     /// however often it is called); true when it exited cleanly (status 0).
     @discardableResult
-    public func stop() -> Bool {
+    package func stop() -> Bool {
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         process.waitUntilExit()
         if !stopped.exchange(true, ordering: .acquiringAndReleasing) { ownStorage?.remove() }

@@ -2,17 +2,17 @@ import Foundation
 import Testing
 
 /// A fresh directory under the system temp dir, removed by `remove()`.
-public struct TemporaryDirectory: Sendable {
-    public let path: String
+package struct TemporaryDirectory: Sendable {
+    package let path: String
 
-    public init() {
+    package init() {
         var template = Array((NSTemporaryDirectory() + "runlog-test-XXXXXX").utf8CString)
         let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         precondition(created != nil, "mkdtemp failed")
         path = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
     }
 
-    public func remove() {
+    package func remove() {
         do {
             try FileManager.default.removeItem(atPath: path)
         } catch {
@@ -22,7 +22,7 @@ public struct TemporaryDirectory: Sendable {
 
     /// Removes a directory that exited processes' children may still be writing to (a browser
     /// profile): retries for up to five seconds, then records the failure.
-    public func removeEventually() {
+    package func removeEventually() {
         for _ in 0..<50 {
             do {
                 try FileManager.default.removeItem(atPath: path)

@@ -2,7 +2,7 @@ import GRDB
 
 /// Rows of the `runs` table, read and written by their coding keys.
 extension RunRecord: FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "runs"
+    package static let databaseTableName = "runs"
 }
 
 extension RunStatus: DatabaseValueConvertible {}

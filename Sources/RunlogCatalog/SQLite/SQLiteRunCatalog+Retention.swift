@@ -2,7 +2,7 @@ import GRDB
 
 /// What retention reads and records: which runs' logs are due, and what was done to them.
 extension SQLiteRunCatalog {
-    public func completedRuns(
+    package func completedRuns(
         in completed: Range<Int64>, logs state: RunLogState, after position: ScanPosition?, limit: Int
     ) async throws -> [RunRecord] {
         try await scan(
@@ -11,7 +11,7 @@ extension SQLiteRunCatalog {
         )
     }
 
-    public func countCompletedRuns(in completed: Range<Int64>, logs state: RunLogState) async throws -> Int {
+    package func countCompletedRuns(in completed: Range<Int64>, logs state: RunLogState) async throws -> Int {
         try await database.read { db in
             try Int.fetchOne(
                 db, sql: "SELECT COUNT(*) FROM runs WHERE \(state.condition) AND completed_at >= ? AND completed_at < ?",
@@ -20,14 +20,14 @@ extension SQLiteRunCatalog {
         }
     }
 
-    public func liveRuns(createdBefore cutoff: Int64, after position: ScanPosition?, limit: Int) async throws -> [RunRecord] {
+    package func liveRuns(createdBefore cutoff: Int64, after position: ScanPosition?, limit: Int) async throws -> [RunRecord] {
         try await scan(
             condition: "completed_at IS NULL AND created_at < ?", arguments: [cutoff.databaseValue], timeColumn: "created_at", after: position,
             limit: limit
         )
     }
 
-    public func countLiveRuns(createdBefore cutoff: Int64) async throws -> Int {
+    package func countLiveRuns(createdBefore cutoff: Int64) async throws -> Int {
         try await database.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE completed_at IS NULL AND created_at < ?", arguments: [cutoff]) ?? 0
         }
@@ -50,7 +50,7 @@ extension SQLiteRunCatalog {
     }
 
     @discardableResult
-    public func markLogsCompressed(workspace: String, id: String, at time: Int64) async throws -> Bool {
+    package func markLogsCompressed(workspace: String, id: String, at time: Int64) async throws -> Bool {
         try await database.write { db in
             try db.execute(
                 sql: "UPDATE runs SET logs_compressed_at = ? WHERE workspace_id = ? AND id = ? AND logs_deleted_at IS NULL",
@@ -61,7 +61,7 @@ extension SQLiteRunCatalog {
     }
 
     @discardableResult
-    public func markLogsDeleted(workspace: String, id: String, at time: Int64) async throws -> Bool {
+    package func markLogsDeleted(workspace: String, id: String, at time: Int64) async throws -> Bool {
         try await database.write { db in
             try db.execute(
                 sql: "UPDATE runs SET events_path = NULL, logs_deleted_at = COALESCE(logs_deleted_at, ?) WHERE workspace_id = ? AND id = ?",
@@ -72,7 +72,7 @@ extension SQLiteRunCatalog {
     }
 
     @discardableResult
-    public func deleteRun(workspace: String, id: String) async throws -> Bool {
+    package func deleteRun(workspace: String, id: String) async throws -> Bool {
         try await database.write { db in
             try RunRecord.deleteOne(db, key: ["workspace_id": workspace, "id": id])
         }

@@ -1,7 +1,7 @@
-import GRDB
+package import GRDB
 
 /// The catalog in SQLite (WAL), the embedded default: `<storage>/catalog.sqlite`.
-public final class SQLiteRunCatalog: RunCatalog {
+package final class SQLiteRunCatalog: RunCatalog {
     /// The database, a pool of connections on a file or, in tests, an in-memory queue.
     let database: any DatabaseWriter
 
@@ -13,7 +13,7 @@ public final class SQLiteRunCatalog: RunCatalog {
     private let path: String?
 
     /// Opens (creating and migrating) the catalog at `path`.
-    public convenience init(path: String) throws {
+    package convenience init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         configuration.prepareDatabase { db in
@@ -23,7 +23,7 @@ public final class SQLiteRunCatalog: RunCatalog {
     }
 
     /// A catalog over `database` (a pool, or a queue such as an in-memory one), migrated.
-    public convenience init(database: any DatabaseWriter) throws {
+    package convenience init(database: any DatabaseWriter) throws {
         try self.init(database: database, path: nil)
     }
 
@@ -35,7 +35,7 @@ public final class SQLiteRunCatalog: RunCatalog {
 
     // MARK: Runs
 
-    public func create(_ record: RunRecord) async throws {
+    package func create(_ record: RunRecord) async throws {
         try await database.write { db in
             do {
                 try record.insert(db)
@@ -45,12 +45,12 @@ public final class SQLiteRunCatalog: RunCatalog {
         }
     }
 
-    public func run(workspace: String, id: String) async throws -> RunRecord? {
+    package func run(workspace: String, id: String) async throws -> RunRecord? {
         try await database.read { db in try RunRecord.fetchOne(db, key: ["workspace_id": workspace, "id": id]) }
     }
 
     @discardableResult
-    public func update(workspace: String, id: String, _ change: @escaping @Sendable (inout RunRecord) throws -> Void) async throws -> RunRecord {
+    package func update(workspace: String, id: String, _ change: @escaping @Sendable (inout RunRecord) throws -> Void) async throws -> RunRecord {
         try await database.write { db in
             guard var record = try RunRecord.fetchOne(db, key: ["workspace_id": workspace, "id": id]) else {
                 throw RunCatalogError.runNotFound(workspace: workspace, run: id)
@@ -61,7 +61,7 @@ public final class SQLiteRunCatalog: RunCatalog {
         }
     }
 
-    public func record(_ progress: [RunProgress]) async throws {
+    package func record(_ progress: [RunProgress]) async throws {
         guard !progress.isEmpty else { return }
         try await database.write { db in
             let statement = try db.cachedStatement(sql: """
@@ -76,13 +76,13 @@ public final class SQLiteRunCatalog: RunCatalog {
         }
     }
 
-    public func liveRuns() async throws -> [RunRecord] {
+    package func liveRuns() async throws -> [RunRecord] {
         try await database.read { db in
             try RunRecord.filter(sql: "status IN ('queued', 'running')").fetchAll(db)
         }
     }
 
-    public func allRuns(after last: (workspace: String, id: String)?, size: Int) async throws -> [RunRecord] {
+    package func allRuns(after last: (workspace: String, id: String)?, size: Int) async throws -> [RunRecord] {
         try await database.read { db in
             if let last {
                 return try RunRecord.filter(sql: "(workspace_id, id) > (?, ?)", arguments: [last.workspace, last.id])
@@ -94,7 +94,7 @@ public final class SQLiteRunCatalog: RunCatalog {
 
     // MARK: Listing
 
-    public func list(workspace: String, filter: RunFilter, limit: Int, cursor: String?) async throws -> RunPage {
+    package func list(workspace: String, filter: RunFilter, limit: Int, cursor: String?) async throws -> RunPage {
         var conditions = ["workspace_id = ?"]
         var arguments: [DatabaseValue] = [workspace.databaseValue]
         if let status = filter.status {
@@ -130,14 +130,14 @@ public final class SQLiteRunCatalog: RunCatalog {
     // MARK: Lifetime
 
     /// Checkpoints the WAL into the database file and truncates it.
-    public func checkpoint() async throws {
+    package func checkpoint() async throws {
         try await database.writeWithoutTransaction { db in
             _ = try db.checkpoint(.truncate)
         }
     }
 
     /// Checkpoints and closes every connection, leaving the database file alone.
-    public func close() async throws {
+    package func close() async throws {
         try await checkpoint()
         try database.close()
         // SQLite removes the WAL and shared-memory files when its last connection closes, if

@@ -1,14 +1,14 @@
-import Hummingbird
+package import Hummingbird
 import NIOCore
 
 /// The context of the gateway's requests: Hummingbird's basics plus the connection, on which
 /// live streams park and to which whole-log downloads hand their files.
-public struct GatewayRequestContext: RequestContext {
-    public var coreContext: CoreRequestContextStorage
+package struct GatewayRequestContext: RequestContext {
+    package var coreContext: CoreRequestContextStorage
     /// The connection the request arrived on.
     let connection: ResponseConnection
 
-    public init(source: ApplicationRequestContextSource) {
+    package init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.connection = ResponseConnection(channel: source.channel)
     }

@@ -1,5 +1,5 @@
 import Foundation
-import Logging
+package import Logging
 import RunlogStorage
 import Synchronization
 
@@ -7,22 +7,22 @@ import Synchronization
 /// `timestamp`, `level`, `service`, `version`, `event_type`, `message`, then `request_id`,
 /// `trace_id`, `workspace_id`, `run_id` when known, and any other metadata. Never mixed with a
 /// run's events, which live in the logs on disk.
-public struct JSONLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .info
+package struct JSONLogHandler: LogHandler {
+    package var metadata: Logger.Metadata = [:]
+    package var logLevel: Logger.Level = .info
     let label: String
     let service: String
     let version: String
     private let output: Output
 
     /// Where lines go.
-    public final class Output: Sendable {
+    package final class Output: Sendable {
         private let write: @Sendable ([UInt8]) -> Void
         private let flushing: @Sendable () -> Void
         private let dropped: @Sendable () -> Int
 
         /// Lines to a closure, called with one whole line at a time under a lock.
-        public init(_ write: @escaping @Sendable (String) -> Void) {
+        package init(_ write: @escaping @Sendable (String) -> Void) {
             let locked = Mutex(write)
             self.write = { line in locked.withLock { $0(String(decoding: line, as: UTF8.self)) } }
             self.flushing = {}
@@ -38,7 +38,7 @@ public struct JSONLogHandler: LogHandler {
         /// Lines to stdout, written by a thread of their own (``LogLineWriter``): logging never
         /// waits for stdout, and a stdout that stalls costs dropped lines, reported in a line
         /// of `event_type` `log.dropped`, not a stalled server.
-        public static func standardOutput(service: String = "runlog", version: String) -> Output {
+        package static func standardOutput(service: String = "runlog", version: String) -> Output {
             let writer = LogLineWriter(descriptor: STDOUT_FILENO) { dropped in
                 JSONLogHandler.droppedLinesNote(dropped, service: service, version: version)
             }
@@ -46,31 +46,31 @@ public struct JSONLogHandler: LogHandler {
         }
 
         /// Lines dropped so far because the output did not keep up.
-        public var droppedLines: Int { dropped() }
+        package var droppedLines: Int { dropped() }
 
         func emit(_ line: [UInt8]) {
             write(line)
         }
 
         /// Returns once the lines emitted so far are written: before the process exits.
-        public func flush() {
+        package func flush() {
             flushing()
         }
     }
 
-    public init(label: String, service: String = "runlog", version: String, output: Output) {
+    package init(label: String, service: String = "runlog", version: String, output: Output) {
         self.label = label
         self.service = service
         self.version = version
         self.output = output
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         var fields = event.metadata ?? [:]
         if !metadata.isEmpty { fields.merge(metadata) { event, _ in event } }
         output.emit(Self.line(level: event.level, message: "\(event.message)", fields: fields, label: label, service: service, version: version))

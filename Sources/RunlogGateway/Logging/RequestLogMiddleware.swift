@@ -39,7 +39,7 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
             response.headers[.requestID] = requestID
             log(response.status, metadata, started: started, route: context.endpointPath, cause: nil)
             return response
-        } catch let error as HTTPResponseError {
+        } catch let error as any HTTPResponseError {
             log(error.status, metadata, started: started, route: context.endpointPath, cause: error)
             throw error
         } catch {

@@ -1,3 +1,4 @@
+import NIOCore
 /// One event loop's share of a ``LiveFeed``: the batches that not every parked reader on the
 /// loop has had yet, and the *sweep* that writes them, a pass over the loop's readers that
 /// writes each one everything it lacks at the moment its turn comes.

@@ -1,4 +1,5 @@
 import Hummingbird
+import Logging
 import RunlogStorage
 
 /// A live stream that has taken its connection over (``ConnectionHandover``): while it is

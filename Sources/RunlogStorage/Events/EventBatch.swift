@@ -279,13 +279,13 @@ private enum FieldName {
 }
 
 /// The rule for event types: dot-namespaced lowercase, like `run.started` or `console.line`.
-public enum EventType {
+package enum EventType {
     /// The longest type accepted.
-    public static let maxLength = 128
+    package static let maxLength = 128
 
     /// Whether `type` is well-formed: at least two dot-separated segments, each a lowercase
     /// letter followed by lowercase letters, digits, `_` or `-`.
-    public static func isValid(_ type: String) -> Bool {
+    package static func isValid(_ type: String) -> Bool {
         Array(type.utf8).withUnsafeBufferPointer { buffer in
             (try? validate(buffer, 0..<buffer.count)) != nil
         }

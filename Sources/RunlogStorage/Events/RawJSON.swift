@@ -6,10 +6,10 @@ import Darwin
 
 /// Reads top-level members of a JSON object from raw bytes without building values, for
 /// hot paths that need one field of a payload (like its `level`).
-public enum RawJSON {
+package enum RawJSON {
     /// The value of top-level member `key` if the bytes are an object holding it as a string
     /// without escapes; nil otherwise.
-    public static func string(forKey key: String, in bytes: some Collection<UInt8>) -> String? {
+    package static func string(forKey key: String, in bytes: some Collection<UInt8>) -> String? {
         var key = key
         return key.withUTF8 { name in
             bytes.withContiguousStorageIfAvailable { string(forKey: name, in: $0) } ?? Array(bytes).withUnsafeBufferPointer { string(forKey: name, in: $0) }

@@ -7,11 +7,11 @@ import Darwin
 /// The process's open-file limit: every SSE reader holds a socket and every open log a file, so
 /// the server (and the load tools that open as many sockets) raise their soft limit to the hard
 /// limit at start-up (an unprivileged process may, up to the hard one).
-public struct OpenFileLimit: Sendable {
-    public var soft: UInt64
-    public var hard: UInt64
+package struct OpenFileLimit: Sendable {
+    package var soft: UInt64
+    package var hard: UInt64
 
-    public static var current: OpenFileLimit? {
+    package static var current: OpenFileLimit? {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return nil }
         return OpenFileLimit(soft: UInt64(limit.rlim_cur), hard: UInt64(limit.rlim_max))
@@ -20,7 +20,7 @@ public struct OpenFileLimit: Sendable {
     /// Raises the soft limit to the hard one; returns the limits before and after (nil when
     /// they cannot be read).
     @discardableResult
-    public static func raiseToHardLimit() -> (before: OpenFileLimit, after: OpenFileLimit)? {
+    package static func raiseToHardLimit() -> (before: OpenFileLimit, after: OpenFileLimit)? {
         guard let before = current else { return nil }
         guard before.soft < before.hard else { return (before, before) }
         var limit = rlimit(rlim_cur: rlim_t(before.hard), rlim_max: rlim_t(before.hard))

@@ -9,17 +9,17 @@ import Logging
 /// Gzips closed segments so that no reader, and no crash, ever sees a partial archive:
 /// write a locked temporary file, fsync it, rename it into place, fsync the directory, and
 /// only then remove the plain segment.
-public enum SegmentArchiver {
+package enum SegmentArchiver {
     /// What archiving one segment did.
-    public struct Result: Sendable, Equatable {
-        public var segment: ClosedSegment
-        public var plainBytes: Int64
-        public var compressedBytes: Int64
+    package struct Result: Sendable, Equatable {
+        package var segment: ClosedSegment
+        package var plainBytes: Int64
+        package var compressedBytes: Int64
     }
 
     /// Archives one closed segment of the log in `directory`. Returns nil when it is already
     /// archived (by this or another process). Safe to run beside readers and a running server.
-    public static func archive(_ segment: ClosedSegment, in directory: String, level: Int32 = 6) throws -> Result? {
+    package static func archive(_ segment: ClosedSegment, in directory: String, level: Int32 = 6) throws -> Result? {
         let plain = ClosedSegment(firstSequence: segment.firstSequence, lastSequence: segment.lastSequence, isCompressed: false)
         let plainPath = directory + "/" + plain.plainFileName
         let finalPath = directory + "/" + plain.compressedFileName

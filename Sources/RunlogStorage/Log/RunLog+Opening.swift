@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 /// Opening: recovery from the files on first use, and the producer ids an append may need.

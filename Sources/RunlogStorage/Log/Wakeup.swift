@@ -7,7 +7,7 @@ import Synchronization
 /// on one continuation for all of them, with no task or timer per wait. A ring ends the wait
 /// under way, or the next one when nobody waits, so none is lost; a reader must therefore
 /// treat a wake-up as "look again", never as proof of news.
-public final class Wakeup: Sendable {
+package final class Wakeup: Sendable {
     private enum State {
         case idle
         case waiting(CheckedContinuation<Void, any Error>)
@@ -24,10 +24,10 @@ public final class Wakeup: Sendable {
 
     private let state = Mutex<State>(.idle)
 
-    public init() {}
+    package init() {}
 
     /// Ends the current wait, or the next one.
-    public func ring() {
+    package func ring() {
         let waiting = state.withLock { state -> State? in
             switch state {
             case .waiting, .calling:
@@ -48,7 +48,7 @@ public final class Wakeup: Sendable {
 
     /// Calls `action` at the next ring (at once when rung since the last wait), so that nothing
     /// waits in a task meanwhile. One waiter at a time: a wait or an action.
-    public func whenRung(_ action: @escaping @Sendable () -> Void) {
+    package func whenRung(_ action: @escaping @Sendable () -> Void) {
         let now = state.withLock { state -> Bool in
             if case .rung = state {
                 state = .idle
@@ -63,7 +63,7 @@ public final class Wakeup: Sendable {
 
     /// Returns at the next ring (at once when rung since the last wait); throws
     /// `CancellationError` when the calling task is cancelled.
-    public func wait() async throws {
+    package func wait() async throws {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let now = state.withLock { state -> Result<Void, any Error>? in

@@ -1,4 +1,4 @@
-import Logging
+package import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -13,17 +13,17 @@ import Darwin
 /// readers and the server see a whole log before and after each step, and work killed at any
 /// point is finished by simply running it again. All methods block: call them off the
 /// event loops.
-public struct LogMaintenance: Sendable {
-    public let configuration: EventStoreConfiguration
+package struct LogMaintenance: Sendable {
+    package let configuration: EventStoreConfiguration
     private let logger: Logger
 
-    public init(configuration: EventStoreConfiguration, logger: Logger) {
+    package init(configuration: EventStoreConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
     }
 
     /// Which segments of a log to compress.
-    public enum Scope: Sendable, Equatable {
+    package enum Scope: Sendable, Equatable {
         /// The whole log of a finished run. A log with an active segment must end with its
         /// terminal event: nothing will be written to it again, so it is closed and gzipped too.
         case wholeSealedLog
@@ -33,31 +33,31 @@ public struct LogMaintenance: Sendable {
     }
 
     /// What compressing a log did, or would do in a dry run.
-    public struct Compression: Sendable, Equatable {
+    package struct Compression: Sendable, Equatable {
         /// Segments gzipped (or, in a dry run, to be gzipped).
-        public var segments = 0
+        package var segments = 0
         /// Their plain size.
-        public var bytesBefore: Int64 = 0
+        package var bytesBefore: Int64 = 0
         /// Their gzipped size; 0 in a dry run.
-        public var bytesAfter: Int64 = 0
+        package var bytesAfter: Int64 = 0
 
-        public init() {}
+        package init() {}
     }
 
     /// The directory holding everything of a run (its `logs/` and nothing else).
-    public func runDirectory(for key: RunKey) -> String {
+    package func runDirectory(for key: RunKey) -> String {
         FileSystem.parent(of: configuration.logDirectory(for: key))
     }
 
     /// Where deletions put a run's directory before removing it.
-    public var trashDirectory: String { configuration.root + "/.trash" }
+    package var trashDirectory: String { configuration.root + "/.trash" }
 
     // MARK: Compressing
 
     /// Gzips the segments of a run's log that `scope` selects, each with the safe archive
     /// procedure, after clearing leftovers of an interrupted earlier attempt. A run without
     /// a log directory has nothing to compress.
-    public func compress(_ key: RunKey, scope: Scope, dryRun: Bool = false) throws(StorageError) -> Compression {
+    package func compress(_ key: RunKey, scope: Scope, dryRun: Bool = false) throws(StorageError) -> Compression {
         do {
             return try compressSegments(of: key, scope: scope, dryRun: dryRun)
         } catch {
@@ -167,7 +167,7 @@ public struct LogMaintenance: Sendable {
     // MARK: Deleting
 
     /// The bytes of a run's files (0 when it has none).
-    public func logBytes(of key: RunKey) throws(StorageError) -> Int64 {
+    package func logBytes(of key: RunKey) throws(StorageError) -> Int64 {
         do {
             return try FileSystem.treeSize(runDirectory(for: key))
         } catch {
@@ -179,7 +179,7 @@ public struct LogMaintenance: Sendable {
     /// the bytes it held, or nil when the run had no directory. A reader with a segment open
     /// reads it to its end; every later open fails, so readers see
     /// ``StorageError/logDeleted(_:)`` rather than a shortened log.
-    public func moveToTrash(_ key: RunKey) throws(StorageError) -> Int64? {
+    package func moveToTrash(_ key: RunKey) throws(StorageError) -> Int64? {
         let source = runDirectory(for: key)
         do {
             guard FileSystem.exists(source) else { return nil }
@@ -200,7 +200,7 @@ public struct LogMaintenance: Sendable {
     /// Removes everything in the trash: deletions just moved there, or interrupted earlier.
     /// Returns the bytes freed.
     @discardableResult
-    public func emptyTrash() throws(StorageError) -> Int64 {
+    package func emptyTrash() throws(StorageError) -> Int64 {
         do {
             var freed: Int64 = 0
             for name in try FileSystem.contentsOfDirectory(trashDirectory) ?? [] {

@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 /// Whole stored lines, in order, as they are on disk (each ends with a newline).
 public struct EventChunk: Sendable {

@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 /// Streams a run's lines after a sequence as one gzip stream (see ``GzipLogCursor``), in
 /// chunks, following rotation and archiving underneath it like ``EventLogReader``.

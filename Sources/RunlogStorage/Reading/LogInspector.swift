@@ -8,20 +8,20 @@ import Darwin
 
 /// Checks a run's log files without changing them (unlike opening it through a store, which
 /// repairs a torn tail): every line whole and valid, sequences contiguous from 1.
-public enum LogInspector {
-    public struct Report: Sendable, Equatable {
+package enum LogInspector {
+    package struct Report: Sendable, Equatable {
         /// Whether the run's `logs/` directory exists.
-        public var exists: Bool
-        public var eventCount: Int64 = 0
-        public var lastSequence: Int64 = 0
-        public var storedBytes: Int64 = 0
-        public var lastEventType: String?
+        package var exists: Bool
+        package var eventCount: Int64 = 0
+        package var lastSequence: Int64 = 0
+        package var storedBytes: Int64 = 0
+        package var lastEventType: String?
         /// What is wrong, one sentence each; empty when the log is sound.
-        public var problems: [String] = []
+        package var problems: [String] = []
     }
 
     /// Reads every segment of the run's log under `root`. Blocking.
-    public static func inspect(root: String, key: RunKey) -> Report {
+    package static func inspect(root: String, key: RunKey) -> Report {
         let directory = EventStoreConfiguration(root: root).logDirectory(for: key)
         let names: [String]?
         do {

@@ -9,9 +9,9 @@ import Synchronization
 /// with `sendfile` (no copy through user space). Its descriptor stays valid whatever happens
 /// to the file's name afterwards (rotation, archiving, deletion), so the bytes sent are the
 /// snapshot's. It closes when the object goes, unless ``takeDescriptor()`` handed it on.
-public final class PlainLogFile: Sendable {
+package final class PlainLogFile: Sendable {
     /// Bytes to send, from offset 0: whole lines only.
-    public let length: Int64
+    package let length: Int64
     private let descriptor: Mutex<Int32?>
 
     init(duplicating file: PosixFile, length: Int64) throws(SystemError) {
@@ -23,7 +23,7 @@ public final class PlainLogFile: Sendable {
     }
 
     /// The open descriptor, once: whoever takes it closes it.
-    public func takeDescriptor() -> Int32? {
+    package func takeDescriptor() -> Int32? {
         descriptor.withLock { descriptor in
             defer { descriptor = nil }
             return descriptor

@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 
 /// The fields of one stored line, read without decoding the payload: the engine writes the
 /// server-owned fields first in a fixed order, so only `source` needs scanning.

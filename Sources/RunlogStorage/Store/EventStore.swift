@@ -1,8 +1,8 @@
-import CoreMetrics
-import Logging
-import NIOCore
+public import CoreMetrics
+public import Logging
+public import NIOCore
 import NIOPosix
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 
 #if canImport(Glibc)
@@ -28,7 +28,7 @@ public final class EventStore: Service, Sendable {
 
     public init(
         configuration: EventStoreConfiguration,
-        logger: Logger = Logger(label: "runlog.storage"),
+        logger: Logger,
         metricsFactory: any MetricsFactory = MetricsSystem.factory,
         wallClock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
     ) {
@@ -123,7 +123,7 @@ public final class EventStore: Service, Sendable {
     /// are at most `maximumFiles` of them; nil when it must be read with
     /// ``events(of:after:through:)`` instead (archived segments, or files that moved since
     /// the snapshot). For sending a whole log without copying it through user space.
-    public func plainFiles(of key: RunKey, maximumFiles: Int = 64) async throws(StorageError) -> [PlainLogFile]? {
+    package func plainFiles(of key: RunKey, maximumFiles: Int = 64) async throws(StorageError) -> [PlainLogFile]? {
         let snapshot: LogSnapshot
         do {
             snapshot = try await self.snapshot(of: key)
@@ -160,7 +160,7 @@ public final class EventStore: Service, Sendable {
     /// Waits until a run's log has readable lines after `sequence`, or `wakeup` rings, and
     /// returns its last readable sequence: greater than `sequence` when there are new lines.
     /// A live reader waits this way on one continuation, woken by the run or by its owner.
-    public func waitForEvents(of key: RunKey, after sequence: Int64, orUntil wakeup: Wakeup) async throws(StorageError) -> Int64 {
+    package func waitForEvents(of key: RunKey, after sequence: Int64, orUntil wakeup: Wakeup) async throws(StorageError) -> Int64 {
         try await withLog(key) { log in try await log.waitForEvents(after: sequence, wakeup: wakeup) }
     }
 
@@ -189,7 +189,7 @@ public final class EventStore: Service, Sendable {
     }
 
     /// Checks a run's files without changing them (see ``LogInspector``).
-    public func inspect(_ key: RunKey) async throws(StorageError) -> LogInspector.Report {
+    package func inspect(_ key: RunKey) async throws(StorageError) -> LogInspector.Report {
         let root = configuration.root
         return try await runBlocking { LogInspector.inspect(root: root, key: key) }
     }
@@ -198,7 +198,7 @@ public final class EventStore: Service, Sendable {
 
     /// Gzips every closed, still plain segment of a run's log. Readers see the same events
     /// before, during and after.
-    public func archiveClosedSegments(of key: RunKey) async throws(StorageError) -> [SegmentArchiver.Result] {
+    package func archiveClosedSegments(of key: RunKey) async throws(StorageError) -> [SegmentArchiver.Result] {
         try await withLog(key) { log in
             let snapshot = try await log.snapshot()
             var results: [SegmentArchiver.Result] = []

@@ -2,7 +2,7 @@ import CoreMetrics
 
 /// The storage engine's own metrics, through swift-metrics: the engine knows no exporter,
 /// the server chooses one (Prometheus at `/metrics`).
-public struct StoreMetrics: Sendable {
+package struct StoreMetrics: Sendable {
     /// Time to write one flush's lines to the files (fsync included, under `fsync`).
     let flushDuration: CoreMetrics.Timer
     /// Time of one `fdatasync` of an active segment.
@@ -14,8 +14,8 @@ public struct StoreMetrics: Sendable {
     }
 
     /// The timers' labels, for exporters that configure them (histogram buckets).
-    public static let flushLabel = "runlog_flush_duration_seconds"
-    public static let fsyncLabel = "runlog_fsync_duration_seconds"
+    package static let flushLabel = "runlog_flush_duration_seconds"
+    package static let fsyncLabel = "runlog_fsync_duration_seconds"
 }
 
 extension CoreMetrics.Timer {

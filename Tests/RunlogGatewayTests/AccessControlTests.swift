@@ -122,6 +122,30 @@ import Testing
         }
     }
 
+    @Test func whatARequestNeedsComesFromTheRouteTableEvenWhenNoRouteMatches() async throws {
+        let authority = try await Self.authority()
+        try await withGateway({ $0.accessControl = authority }) { client, _, runs in
+            _ = try await runs.createRun(workspace: "ws_1", runID: "run_1")
+            func status(_ method: HTTPRequest.Method, _ uri: String, scopes: [AccessScope]?) async throws -> HTTPResponse.Status {
+                var headers: HTTPFields = [:]
+                if let scopes {
+                    headers[.authorization] = "Bearer \(try await authority.issue(workspaces: ["ws_1"], scopes: scopes, ttl: .seconds(60)))"
+                }
+                return try await client.execute(uri: uri, method: method, headers: headers).status
+            }
+            // A method the path does not take: 405, but only to a token that may read the path.
+            #expect(try await status(.delete, "/v1/workspaces/ws_1/runs/run_1", scopes: nil) == .unauthorized)
+            #expect(try await status(.delete, "/v1/workspaces/ws_1/runs/run_1", scopes: [.eventsAppend]) == .forbidden)
+            #expect(try await status(.delete, "/v1/workspaces/ws_1/runs/run_1", scopes: [.eventsRead]) == .methodNotAllowed)
+            // A /v1 path no route has: 404 to any valid token, whatever it allows.
+            #expect(try await status(.get, "/v1/workspaces/ws_1/nothing", scopes: nil) == .unauthorized)
+            #expect(try await status(.get, "/v1/workspaces/ws_1/nothing", scopes: [.eventsAppend]) == .notFound)
+            // Creating a run and streaming it needs both scopes.
+            #expect(try await status(.post, "/v1/workspaces/ws_1/runs?stream=true", scopes: [.runsCreate]) == .forbidden)
+            #expect(try await status(.post, "/v1/workspaces/ws_1/runs", scopes: [.runsCreate]) == .created)
+        }
+    }
+
     @Test func tokensComeAsHeaderQueryOrCookieAndNeverReachTheLogs() async throws {
         let capture = CapturedLog()
         let authority = try await Self.authority()

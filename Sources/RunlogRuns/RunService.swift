@@ -144,7 +144,7 @@ package final class RunService: Service, Sendable {
             try Self.validateLifecycle(batch)
         } else {
             guard let record = try await fetch(key) else { throw .notFound(key) }
-            if record.status.isTerminal { throw .closed(key, lastSequence: record.lastSequence) }
+            if record.status.isTerminal { return try await retry(batch, toCompleted: record, key: key, expectedLastSequence: expectedLastSequence) }
             try Self.validateLifecycle(batch)
             liveRun = try await self.liveRun(key, record: record)
         }
@@ -193,6 +193,25 @@ package final class RunService: Service, Sendable {
             }
         }
         return receipt
+    }
+
+    /// An append to a completed run: refused, unless every event repeats one already stored
+    /// (by its producer `event_id`), as the retried completion of a producer whose reply was
+    /// lost does; that is acknowledged as duplicates, like any exact retry.
+    private func retry(_ batch: EventBatch, toCompleted record: RunRecord, key: RunKey, expectedLastSequence: Int64?) async throws(RunError) -> AppendReceipt {
+        let closed = RunError.closed(key, lastSequence: record.lastSequence)
+        // Without its files there is nothing to compare with, and the store would start a new log.
+        guard record.logsDeletedAt == nil else { throw closed }
+        do {
+            // A completed run's log holds its terminal event (the row turns terminal only after
+            // it is stored), so the store appends nothing new to it: it reports the repeats, or
+            // refuses the batch as closed.
+            return try await store.append(batch, to: key, expectedLastSequence: expectedLastSequence)
+        } catch .logClosed {
+            throw closed
+        } catch {
+            throw .storage(error)
+        }
     }
 
     /// Makes the row terminal with the exact final figures and summary.

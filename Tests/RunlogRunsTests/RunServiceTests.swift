@@ -126,6 +126,26 @@ func key(_ run: String = "run_1") -> RunKey {
         try await environment.stop()
     }
 
+    @Test func aRetriedCompletionIsADuplicateAndAnythingNewIsRefused() async throws {
+        let environment = try Environment()
+        defer { environment.remove() }
+        let service = environment.service
+        _ = try await service.createRun(workspace: "ws_1", runID: "run_1")
+        let completion = try ndjson(#"{"type":"console.line","event_id":"line-1"}"#, #"{"type":"run.completed","event_id":"done","payload":{"status":"succeeded"}}"#)
+        let first = try await service.append(completion, to: key())
+        #expect(first.appended == 2 && first.lastSequence == 2)
+        // The reply was lost and the producer sends the same batch again: acknowledged, nothing stored twice.
+        let retried = try await service.append(completion, to: key())
+        #expect(retried.appended == 0 && retried.duplicates == 2 && retried.sequences == [1, 2])
+        // With one new event in it, the batch is refused whole.
+        await expectError(RunError.self, matching: { $0 == .closed(key(), lastSequence: 2) }) {
+            _ = try await service.append(try ndjson(#"{"type":"run.completed","event_id":"done","payload":{"status":"succeeded"}}"#, #"{"type":"console.line"}"#), to: key())
+        }
+        #expect(try await environment.store.lastSequence(of: key()) == 2)
+        #expect(try await service.run(key()).status == .succeeded)
+        try await environment.stop()
+    }
+
     @Test func liveCountsReachTheCatalogInBatchesNotPerEvent() async throws {
         let environment = try Environment()
         defer { environment.remove() }

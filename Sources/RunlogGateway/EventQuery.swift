@@ -40,7 +40,7 @@ struct EventQuery: Sendable {
         case let other?: throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "format must be sse, ndjson or json, not \(other)")
         case nil:
             let accept = request.headers[.accept] ?? ""
-            if query.get("stream") == "true" || accept.contains("text/event-stream") { return .sse }
+            if try flag(query.get("stream"), "stream") || accept.contains("text/event-stream") { return .sse }
             if accept.contains("application/json") && !accept.contains("ndjson") { return .json }
             return .ndjson
         }
@@ -49,7 +49,7 @@ struct EventQuery: Sendable {
     init(_ request: Request, maxPageSize: Int) throws {
         let query = request.uri.queryParameters
         format = try Self.format(of: request)
-        follow = query.get("follow") == "true"
+        follow = try Self.flag(query.get("follow"), "follow")
         let afterSequence = try Self.integer(query.get("after_sequence"), "after_sequence")
         let fromSequence = try Self.integer(query.get("from_sequence"), "from_sequence")
         if afterSequence != nil && fromSequence != nil {
@@ -65,6 +65,16 @@ struct EventQuery: Sendable {
             throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "limit must be between 1 and \(format == .json ? maxPageSize : Int.max)")
         }
         types = try query.get("types").map(TypeFilter.init)
+    }
+
+    /// A boolean parameter: `true` or `false`, false when absent; anything else is refused, so
+    /// a misspelt `follow=yes` does not quietly mean no.
+    static func flag(_ text: String?, _ name: String) throws -> Bool {
+        switch text {
+        case nil, "false"?: return false
+        case "true"?: return true
+        case let other?: throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "\(name) must be true or false, not '\(other)'")
+        }
     }
 
     static func integer(_ text: String?, _ name: String) throws -> Int64? {
@@ -83,15 +93,23 @@ struct TypeFilter: Sendable {
 
     init(_ text: String) throws {
         for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+            // Each item must be able to match: an event type, or the start of one and `*`.
             if item.hasSuffix("*") {
-                prefixes.append(String(item.dropLast()))
+                let prefix = String(item.dropLast())
+                guard EventType.isValid(prefix + "a.a") else { throw Self.invalid(item) }
+                prefixes.append(prefix)
             } else {
+                guard EventType.isValid(item) else { throw Self.invalid(item) }
                 exact.insert(item)
             }
         }
         if exact.isEmpty && prefixes.isEmpty {
             throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "types must list at least one type")
         }
+    }
+
+    static func invalid(_ item: String) -> Problem {
+        Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "types: '\(item)' is neither an event type (like run.started) nor the start of one followed by '*'")
     }
 
     func matches(_ type: String) -> Bool {

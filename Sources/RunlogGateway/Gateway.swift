@@ -40,10 +40,12 @@ package struct Gateway: Sendable {
 
     package func makeRouter() -> Router<GatewayRequestContext> {
         let router = Router(context: GatewayRequestContext.self)
+        // Outermost first. CORS headers go on every response, errors included: below them the
+        // request log turns every error into its response (a problem, or a 500 problem).
+        if !configuration.corsOrigins.isEmpty { router.add(middleware: CORSMiddleware(origins: Set(configuration.corsOrigins))) }
         router.add(middleware: RequestLogMiddleware(logger: logger, routes: Self.routes))
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: ProblemMiddleware(routes: Self.routes))
-        if !configuration.corsOrigins.isEmpty { router.add(middleware: CORSMiddleware(origins: Set(configuration.corsOrigins))) }
         if let authority = configuration.accessControl { router.add(middleware: AccessMiddleware(authority: authority, routes: Self.routes)) }
         Self.routes.register(on: router, for: self)
         return router
@@ -81,6 +83,9 @@ package struct Gateway: Sendable {
 
     func createRun(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let workspace = try workspaceID(context)
+        // The stream's parameters are checked before anything is created.
+        let streams = try EventQuery.flag(request.uri.queryParameters.get("stream"), "stream")
+        let types = try request.uri.queryParameters.get("types").map(TypeFilter.init)
         let body = try await collect(request.body, limit: 1 << 20)
         var runID: String?
         var configurationID: String?
@@ -102,9 +107,8 @@ package struct Gateway: Sendable {
             }
         }
         let record = try await runs.createRun(workspace: workspace, runID: runID, configurationID: configurationID, metadata: metadata)
-        if request.uri.queryParameters.get("stream") == "true" {
+        if streams {
             let key = try runs.key(workspace: workspace, run: record.id)
-            let types = try request.uri.queryParameters.get("types").map(TypeFilter.init)
             return try eventStream(request, key: key, query: EventQuery(format: .sse, after: 0, limit: nil, types: types, follow: false), connection: context.connection)
         }
         var response = json(.created, JSONText.run(record))

@@ -225,4 +225,33 @@ import Testing
             #expect(other.headers[.accessControlAllowOrigin] == nil)
         }
     }
+
+    @Test func everyErrorCarriesTheCORSHeadersAndTheRequestID() async throws {
+        try await withGateway({ $0.corsOrigins = ["https://app.example.com"] }) { client, _, _ in
+            let origin: HTTPFields = [.origin: "https://app.example.com"]
+            var json = origin
+            json[.contentType] = "application/json"
+            func check(_ uri: String, _ method: HTTPRequest.Method, _ body: String?, _ status: HTTPResponse.Status, _ kind: String) async throws {
+                let response = try await client.execute(uri: uri, method: method, headers: json, body: body.map { ByteBuffer(string: $0) })
+                let label = "\(method) \(uri)"
+                #expect(response.status == status, "\(label): \(text(response))")
+                #expect(response.headers[.accessControlAllowOrigin] == "https://app.example.com", "\(label)")
+                #expect(response.headers[HTTPField.Name("X-Request-Id")!]?.isEmpty == false, "\(label)")
+                #expect(response.headers[.contentType] == "application/problem+json", "\(label)")
+                #expect((try object(response)["type"] as? String) == "/problems/\(kind)", "\(label)")
+            }
+            let runs = "/v1/workspaces/ws_1/runs"
+            for run in ["run_1", "run_2"] {
+                let created = try await client.execute(uri: runs, method: .post, headers: json, body: ByteBuffer(string: #"{"run_id":"\#(run)"}"#))
+                #expect(created.status == .created && created.headers[.accessControlAllowOrigin] == "https://app.example.com")
+            }
+            _ = try await client.execute(uri: runs + "/run_1/events", method: .post, headers: json, body: ByteBuffer(string: #"{"type":"run.completed","payload":{"status":"failed"}}"#))
+            try await check(runs + "/ghost", .get, nil, .notFound, "run-not-found")
+            try await check(runs, .post, #"{"run_id":"run_2"}"#, .conflict, "run-exists")
+            try await check(runs + "/run_1/events", .post, #"{"type":"a.b"}"#, .conflict, "run-closed")
+            try await check(runs + "/run_2/events?expected_last_sequence=7", .post, #"{"type":"a.b"}"#, .conflict, "sequence-mismatch")
+            try await check(runs + "/run_2/events", .post, #"{"type":"Bad Type"}"#, .badRequest, "invalid-event")
+            try await check(runs + "/run_2", .delete, nil, .methodNotAllowed, "method-not-allowed")
+        }
+    }
 }

@@ -85,6 +85,12 @@ import Testing
                 ("/v1/workspaces/ws_1/runs/..%2F..%2Fetc/events", .post, ndjson, "{\"type\":\"a.b\"}", .badRequest, "invalid-identifier"),
                 ("/v1/workspaces/ws_1/runs/..", .get, [:], "", .badRequest, "invalid-identifier"),
                 ("/v1/workspaces/ws_1/runs/run_1/events?after_sequence=-1", .get, [:], "", .badRequest, "invalid-parameter"),
+                // Filters and switches that could never mean anything are refused, not read as "none".
+                ("/v1/workspaces/ws_1/runs/run_1/events?types=Bad!", .get, [:], "", .badRequest, "invalid-parameter"),
+                ("/v1/workspaces/ws_1/runs/run_1/events?types=run.*,1x*", .get, [:], "", .badRequest, "invalid-parameter"),
+                ("/v1/workspaces/ws_1/runs/run_1/events?follow=yes", .get, [:], "", .badRequest, "invalid-parameter"),
+                ("/v1/workspaces/ws_1/runs/run_1/events?stream=1", .get, [:], "", .badRequest, "invalid-parameter"),
+                ("/v1/workspaces/ws_1/runs?stream=yes", .post, [:], #"{"run_id":"run_never"}"#, .badRequest, "invalid-parameter"),
                 ("/v1/workspaces/ws_1/runs/run_1/nothing", .get, [:], "", .notFound, "not-found"),
                 ("/v1/workspaces/ws_1/runs/run_1", .delete, [:], "", .methodNotAllowed, "method-not-allowed"),
             ]
@@ -103,6 +109,7 @@ import Testing
             #expect(mismatch["last_sequence"] as? Int == 1)
             // Nothing refused reached the log.
             #expect(try await runs.store.lastSequence(of: try RunKey(workspace: "ws_1", run: "run_1")) == 1)
+            #expect(try await runs.catalog.run(workspace: "ws_1", id: "run_never") == nil, "a refused create made a run")
         }
     }
 
@@ -123,6 +130,28 @@ import Testing
             #expect(try await resumed.ids == Array(2...8))  // Last-Event-ID wins over after_sequence
             // Reconnecting after the end: 204, so EventSource stops.
             #expect(try await readSSE(base + "/v1/workspaces/ws_1/runs/run_1/events", lastEventID: "8").status == 204)
+        }
+    }
+
+    @Test func aFilteredReaderOfACompletedRunEndsAtTheLogsEndAndGets204OnReconnecting() async throws {
+        try await withServedGateway { client, base, gateway in
+            let events = base + "/v1/workspaces/ws_1/runs/run_1/events"
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs", method: .post, body: ByteBuffer(string: #"{"run_id":"run_1"}"#))
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: ndjson, body: ByteBuffer(string: "{\"type\":\"run.started\"}\n{\"type\":\"step.done\"}"))
+            // Live: the filter passes step.done but not run.completed, which arrives while it waits.
+            async let live = readSSE(events + "?types=step.*")
+            try await waitUntil("the reader to catch up and park") { gateway.feeds.readerCount == 1 }
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: ndjson, body: ByteBuffer(string: "{\"type\":\"console.line\"}\n{\"type\":\"step.done\"}\n{\"type\":\"console.line\"}"))
+            _ = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_1/events", method: .post, headers: ndjson, body: ByteBuffer(string: #"{"type":"run.completed","payload":{"status":"succeeded"}}"#))
+            // The two step events, then an id alone: the log's last sequence, where a reconnection resumes.
+            #expect(try await live.ids == [2, 4, 6])
+            // Replayed: the same.
+            let replayed = try await readSSE(events + "?types=step.*")
+            #expect(replayed.ids == [2, 4, 6])
+            // EventSource reconnects with the last id it saw: 204 stops it.
+            #expect(try await readSSE(events + "?types=step.*", lastEventID: "6").status == 204)
+            // Unfiltered streams end on run.completed itself, with no extra frame.
+            #expect(try await readSSE(events).ids == Array(1...6))
         }
     }
 

@@ -34,18 +34,23 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         if let workspaceID { metadata["workspace_id"] = .string(workspaceID) }
         if let runID { metadata["run_id"] = .string(runID) }
+        // Errors become their responses here, so that they carry the request id like any other
+        // response (and, outside this, the CORS headers a frontend needs to read them).
+        var response: Response
         do {
-            var response = try await next(request, context)
-            response.headers[.requestID] = requestID
+            response = try await next(request, context)
             log(response.status, metadata, started: started, route: context.endpointPath, cause: nil)
-            return response
         } catch let error as any HTTPResponseError {
             log(error.status, metadata, started: started, route: context.endpointPath, cause: error)
-            throw error
+            response = try error.response(from: request, context: context)
         } catch {
             log(.internalServerError, metadata, started: started, route: context.endpointPath, cause: error)
-            throw error
+            // The cause is in the log; the client learns no more than that the server failed.
+            response = try Problem(.internalServerError, "internal-error", "Internal error", detail: "the server failed to answer; the request id is in its log")
+                .response(from: request, context: context)
         }
+        response.headers[.requestID] = requestID
+        return response
     }
 
     private func log(_ status: HTTPResponse.Status, _ base: Logger.Metadata, started: ContinuousClock.Instant, route: String?, cause: (any Error)?) {

@@ -91,21 +91,29 @@ final class EventStreamer: Sendable {
         }
         defer { streamEnded() }
         var failure: (any Error)?
+        var progress = Progress(position: query.after)
         do {
             if query.isLive {
-                try await streamWaiting(to: &writer)
+                try await streamWaiting(to: &writer, progress: &progress)
             } else {
                 // A download ends by itself; a vanished client makes the next write fail.
-                try await download(to: &writer)
+                try await download(to: &writer, progress: &progress)
             }
         } catch {
             failure = error
         }
-        try await end(&writer, after: failure)
+        try await end(&writer, at: progress, after: failure)
     }
 
     /// Ends the response, or throws to drop the connection instead.
-    func end(_ writer: inout any ResponseBodyWriter, after failure: (any Error)?) async throws {
+    func end(_ writer: inout any ResponseBodyWriter, at progress: Progress, after failure: (any Error)?) async throws {
+        if failure == nil, query.format == .sse, query.types != nil, progress.sawCompletion {
+            // A filtered stream may not have sent the run's last event, so its client's
+            // Last-Event-ID would name an earlier one, and a reconnection would get a stream of
+            // nothing instead of the 204 that stops EventSource. A frame with an id and no data
+            // moves the client's Last-Event-ID to the end of the log without firing an event.
+            try await writer.write(ByteBuffer(string: "id: \(progress.position)\n\n"))
+        }
         if let failure {
             // The stream is under way, so the status cannot change any more; operators see why.
             services.logger.info("an event stream ended early", metadata: ["run": "\(key)", "error": "\(failure)"])
@@ -124,13 +132,12 @@ final class EventStreamer: Sendable {
     }
 
     /// The whole log: gzipped, as its files, or read line by line.
-    private func download(to writer: inout any ResponseBodyWriter) async throws {
+    private func download(to writer: inout any ResponseBodyWriter, progress: inout Progress) async throws {
         if gzip {
             try await sendGzipped(to: &writer)
             return
         }
         if sendsFiles, try await sendFiles(to: &writer) { return }
-        var progress = Progress(position: query.after)
         var caughtUp = false
         _ = try await advance(to: &writer, progress: &progress, caughtUp: &caughtUp)
     }
@@ -138,10 +145,9 @@ final class EventStreamer: Sendable {
     /// A live stream that waits in its task between reads, for one continuation rung by the run
     /// (new lines) or by the signal: the client left or the server is shutting down (the
     /// connection sees both), or an alarm is due.
-    private func streamWaiting(to writer: inout any ResponseBodyWriter) async throws {
+    private func streamWaiting(to writer: inout any ResponseBodyWriter, progress: inout Progress) async throws {
         _ = try await connection.attach(watching: signal)
         try await writePreamble(to: &writer)
-        var progress = Progress(position: query.after)
         var caughtUp = false
         while try await advance(to: &writer, progress: &progress, caughtUp: &caughtUp) {
             _ = try await runs.waitForEvents(of: key, after: progress.position, orUntil: signal.wakeup)

@@ -79,7 +79,7 @@ final class ParkingStream: @unchecked Sendable {
 
     private func end(after failure: (any Error)?) async {
         do {
-            try await streamer.end(&writer, after: failure)
+            try await streamer.end(&writer, at: progress, after: failure)
         } catch {
             // A failed stream is logged by end(_:after:); a client that left makes the end fail.
             streamer.services.logger.debug("an event stream's response could not end", metadata: ["run": "\(streamer.key)", "error": "\(error)"])

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import NIOCore
 import RunlogCatalog
 import RunlogGateway
 import RunlogRetention
@@ -88,7 +89,8 @@ struct ServeCommand: AsyncParsableCommand {
                 logger.info("access control is on: every /v1 route needs a token")
             }
             let gateway = Gateway(runs: runs, configuration: gatewayConfiguration, logger: logger, metrics: metrics)
-            logger.info("runlog serving", metadata: ["address": "http://\(host):\(port)", "storage": "\(options.storage)", "durability": "\(options.durability)"])
+            // Hummingbird says "listening on" once the port is bound; this comes before.
+            logger.info("runlog starting", metadata: ["address": "http://\(host):\(port)", "storage": "\(options.storage)", "durability": "\(options.durability)"])
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: store), .init(service: runs)]
             if let interval = retentionInterval {
                 var pass = RetentionPass(catalog: catalog, maintenance: LogMaintenance(configuration: options.storeConfiguration, logger: logger), logger: logger)
@@ -106,7 +108,12 @@ struct ServeCommand: AsyncParsableCommand {
                     logger: logger
                 )
             )
-            try await group.run()
+            do {
+                try await group.run()
+            } catch let error as IOError where error.errnoCode == EADDRINUSE {
+                throw CommandFailure(description: "port \(port) on \(host) is already in use: stop what holds it, or choose another with --port (or RUNLOG_PORT)")
+            }
+            logger.info("runlog stopped", metadata: ["address": "http://\(host):\(port)"])
         }
     }
 }

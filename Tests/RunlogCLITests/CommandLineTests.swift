@@ -74,4 +74,27 @@ import Testing
         let refused = try await run(["serve", "--host", "0.0.0.0", "--port", "0", "--storage", directory.path], environment: [:])
         #expect(refused.status == 1 && refused.error.contains("refusing to serve 0.0.0.0 without access control"), "\(refused.output) \(refused.error)")
     }
+
+    @Test func versionAndATakenPortAnswerInOneLine() async throws {
+        let version = try await run(["--version"])
+        #expect(version.status == 0 && version.output.firstMatch(of: /^\d+\.\d+\.\d+\S*\n$/) != nil, "\(version)")
+
+        // Something else holds a port: the server says so, and how to choose another.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 1) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        #expect(bound)
+        let port = Int(UInt16(bigEndian: address.sin_port))
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let taken = try await run(["serve", "--port", "\(port)", "--storage", directory.path])
+        #expect(taken.status == 1)
+        #expect(taken.error == "Error: port \(port) on 127.0.0.1 is already in use: stop what holds it, or choose another with --port (or RUNLOG_PORT)\n", "\(taken.error)")
+    }
 }

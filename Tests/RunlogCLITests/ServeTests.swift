@@ -96,6 +96,8 @@ import Testing
         let unrouted = try #require(requests.first { $0["method"] as? String == "DELETE" })
         #expect(unrouted["workspace_id"] as? String == "ws_1" && unrouted["run_id"] as? String == "run_1" && unrouted["status"] as? String == "405", "\(unrouted)")
         #expect(!(started + rest).contains("secret-token-text"))
+        // The last line says it stopped, after a clean shutdown.
+        #expect(records.last?["message"] as? String == "runlog stopped", "\(records.last ?? [:])")
     }
 
     @Test func theServerRefusesEventsOverItsMaxEventSize() async throws {

@@ -25,6 +25,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request body, like 16MiB (env RUNLOG_MAX_BODY_SIZE).")
     var maxBodySize: ByteSize = environment("MAX_BODY_SIZE", as: ByteSize.init(argument:)) ?? ByteSize(bytes: 16 << 20)
 
+    @Option(help: "Largest request head, like 16KiB; larger ones get 431 (env RUNLOG_MAX_HEADER_SIZE).")
+    var maxHeaderSize: ByteSize = environment("MAX_HEADER_SIZE", as: ByteSize.init(argument:)) ?? ByteSize(bytes: 16 << 10)
+
     @Option(help: "Heartbeat comment interval on idle event streams (env RUNLOG_HEARTBEAT).")
     var heartbeat: HumanDuration = environment("HEARTBEAT", as: HumanDuration.init(argument:)) ?? HumanDuration(.seconds(15))
 
@@ -76,6 +79,7 @@ struct ServeCommand: AsyncParsableCommand {
             gatewayConfiguration.host = host
             gatewayConfiguration.port = port
             gatewayConfiguration.maxBodyBytes = Int(maxBodySize.bytes)
+            gatewayConfiguration.maxHeaderBytes = Int(maxHeaderSize.bytes)
             gatewayConfiguration.heartbeatInterval = heartbeat.duration
             gatewayConfiguration.corsOrigins = corsOrigins
             gatewayConfiguration.accessControl = try await auth.authority()

@@ -55,7 +55,7 @@ package struct Gateway: Sendable {
     package func makeApplication() -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
-            server: ConnectionLayer.http1(logger: logger, metrics: metrics),
+            server: ConnectionLayer.http1(logger: logger, metrics: metrics, maxHeaderBytes: configuration.maxHeaderBytes),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runlog"),
             logger: logger
         )
@@ -109,7 +109,10 @@ package struct Gateway: Sendable {
         let record = try await runs.createRun(workspace: workspace, runID: runID, configurationID: configurationID, metadata: metadata)
         if streams {
             let key = try runs.key(workspace: workspace, run: record.id)
-            return try eventStream(request, key: key, query: EventQuery(format: .sse, after: 0, limit: nil, types: types, follow: false), connection: context.connection)
+            var response = try eventStream(request, key: key, query: EventQuery(format: .sse, after: 0, limit: nil, types: types, follow: false), connection: context.connection)
+            // A generated id is known only here: the Location, and the stream's first comment, tell it.
+            response.headers[.location] = "/v1/workspaces/\(workspace)/runs/\(record.id)"
+            return response
         }
         var response = json(.created, JSONText.run(record))
         response.headers[.location] = "/v1/workspaces/\(workspace)/runs/\(record.id)"

@@ -6,6 +6,8 @@ package struct GatewayConfiguration: Sendable {
     package var port = 8080
     /// The largest request body accepted (appends are streamed and cut off past it): 413.
     package var maxBodyBytes = 16 << 20
+    /// The largest request head (its header fields) accepted: 431.
+    package var maxHeaderBytes = 16 << 10
     /// A comment line on idle event streams at least this often.
     package var heartbeatInterval: Duration = .seconds(15)
     /// The `retry:` hint sent to `EventSource` clients, in milliseconds.

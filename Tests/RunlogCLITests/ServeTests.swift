@@ -24,7 +24,7 @@ import Testing
             #expect(appended.output.contains(#""last_sequence":\#(index)"#))
         }
         let received = await ChildProcess.read(streamOutput) { $0.contains("id: 3\n") }
-        #expect(received.hasPrefix(": runlog event stream\nretry: "))
+        #expect(received.hasPrefix(": runlog event stream: workspace ws_1, run run_1\nretry: "))
         #expect(received.contains("id: 1\nevent: console.line\ndata: {\"sequence\":1,"))
 
         // SIGTERM: the open stream ends cleanly (curl exits 0) and so does the server.

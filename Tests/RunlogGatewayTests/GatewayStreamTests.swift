@@ -113,7 +113,7 @@ import Testing
                 if text.components(separatedBy: ": heartbeat\n\n").count > 2 { break }
             }
             // Nothing happened on the run, and the stream said so twice.
-            #expect(text.hasPrefix(": runlog event stream\nretry: 2000\n\n"))
+            #expect(text.hasPrefix(": runlog event stream: workspace ws_1, run idle\nretry: 2000\n\n"))
             #expect(text.components(separatedBy: ": heartbeat\n\n").count > 2)
             #expect(!text.contains("id: "))
         }
@@ -127,6 +127,7 @@ import Testing
             create.body = .bytes(ByteBuffer(string: #"{"run_id":"run_s"}"#))
             let created = try await HTTPClient.shared.execute(create, timeout: .seconds(30))
             #expect(created.headers.first(name: "content-type") == "text/event-stream")
+            #expect(created.headers.first(name: "location") == "/v1/workspaces/ws_1/runs/run_s")
             // A live stream's connection closes at its end, and the response says so up front.
             #expect(created.headers.first(name: "connection") == "close")
             let lines = (1...60).map { #"{"type":"console.line","payload":{"n":\#($0),"pad":"\#(String(repeating: "p", count: 60))"}}"# }
@@ -137,6 +138,21 @@ import Testing
             var streamed = ""
             for try await part in created.body { streamed += String(buffer: part) }
             #expect(streamed.components(separatedBy: "\nid: ").count - 1 == 62)
+            #expect(streamed.hasPrefix(": runlog event stream: workspace ws_1, run run_s\n"))
+
+            // Without a run_id the id is generated, and the stream tells it at once.
+            var anonymous = HTTPClientRequest(url: base + "/v1/workspaces/ws_1/runs?stream=true")
+            anonymous.method = .POST
+            let generated = try await HTTPClient.shared.execute(anonymous, timeout: .seconds(30))
+            let location = try #require(generated.headers.first(name: "location"))
+            let runID = String(try #require(location.split(separator: "/").last))
+            #expect(runID.hasPrefix("run_") && location == "/v1/workspaces/ws_1/runs/\(runID)")
+            var opening = ByteBuffer()
+            for try await part in generated.body {
+                opening.writeImmutableBuffer(part)
+                if String(buffer: opening).contains("\n\n") { break }
+            }
+            #expect(String(buffer: opening).hasPrefix(": runlog event stream: workspace ws_1, run \(runID)\n"))
 
             // NDJSON across plain and gzipped segments, whole.
             let download = try await client.execute(uri: "/v1/workspaces/ws_1/runs/run_s/events", method: .get)

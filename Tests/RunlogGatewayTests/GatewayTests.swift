@@ -133,6 +133,26 @@ import Testing
         }
     }
 
+    @Test func aRequestHeadOverTheLimitGets431AndANormalOneStillGoesThrough() async throws {
+        try await withGateway { _, base, _ in
+            let port = try #require(base.split(separator: ":").last.flatMap { Int($0) })
+            func exchange(header bytes: Int) async throws -> String {
+                try await offPool {
+                    let connection = try RawConnection(port: port)
+                    defer { connection.close() }
+                    try connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Padding: \(String(repeating: "p", count: bytes))\r\nConnection: close\r\n\r\n")
+                    return String(decoding: connection.readToEnd().bytes, as: UTF8.self)
+                }
+            }
+            // 64 KiB of header (Hummingbird's own limit is 80 KiB): refused, and said why.
+            let refused = try await exchange(header: 64 << 10)
+            #expect(refused.hasPrefix("HTTP/1.1 431 "), "\(refused.prefix(200))")
+            #expect(refused.contains(#""type":"/problems/headers-too-large""#) && refused.contains("16384 bytes"), "\(refused)")
+            // Under the 16 KiB default it is served.
+            #expect(try await exchange(header: 8 << 10).hasPrefix("HTTP/1.1 200 "))
+        }
+    }
+
     @Test func aFilteredReaderOfACompletedRunEndsAtTheLogsEndAndGets204OnReconnecting() async throws {
         try await withServedGateway { client, base, gateway in
             let events = base + "/v1/workspaces/ws_1/runs/run_1/events"

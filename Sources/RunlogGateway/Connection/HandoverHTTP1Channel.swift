@@ -16,6 +16,9 @@ struct HandoverHTTP1Channel: ServerChildChannel {
 
     let base: HTTP1Channel
     let metrics: GatewayMetrics
+    /// The largest request head NIO's decoder takes (set in its configuration too): what is
+    /// over it gets 431, named here since the decoder only says it overflowed.
+    let maxHeaderBytes: Int
 
     /// A request part out of order: a head inside a body, or a body where a head was due.
     struct UnexpectedPart: Error {}
@@ -85,6 +88,14 @@ struct HandoverHTTP1Channel: ServerChildChannel {
                 guard case .head(let next) = part else { throw UnexpectedPart() }
                 head = next
             }
+        } catch HTTPParserError.headerOverflow {
+            // Not in Hummingbird: a head over the limit is told apart from garbage, as 431.
+            let problem = #"{"type":"/problems/headers-too-large","title":"Request headers too large","status":431,"detail":"the request head is larger than \#(maxHeaderBytes) bytes"}"#
+            var headers: HTTPFields = [.connection: "close", .contentType: "application/problem+json"]
+            headers[.contentLength] = String(problem.utf8.count)
+            try await outbound.write(.head(.init(status: .requestHeaderFieldsTooLarge, headerFields: headers)))
+            try await outbound.write(.body(ByteBuffer(string: problem)))
+            try await outbound.write(.end(nil))
         } catch is HTTPParserError {
             // As Hummingbird: a request that cannot be parsed gets a 400, and the connection closes.
             try await outbound.write(.head(.init(status: .badRequest, headerFields: [.connection: "close", .contentLength: "0"])))

@@ -154,10 +154,12 @@ final class EventStreamer: Sendable {
         }
     }
 
-    /// SSE starts with a comment and the reconnection delay.
+    /// SSE starts with a comment naming the run (a created run's generated id, too) and the
+    /// reconnection delay.
     func writePreamble(to writer: inout any ResponseBodyWriter) async throws {
         guard query.format == .sse else { return }
-        try await writer.write(ByteBuffer(string: ": runlog event stream\nretry: \(services.configuration.retryMilliseconds)\n\n"))
+        let opening = ": runlog event stream: workspace \(key.workspaceID), run \(key.runID)\nretry: \(services.configuration.retryMilliseconds)\n\n"
+        try await writer.write(ByteBuffer(string: opening))
     }
 
     /// Sends what is new since the position (from the store's tail once caught up, else from

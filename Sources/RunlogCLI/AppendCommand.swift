@@ -24,6 +24,8 @@ struct AppendCommand: AsyncParsableCommand {
     func run() async throws {
         try await runCommand {
             let key = try run.key()
+            let lock = try options.lockForWriting(instead: "append through its HTTP API (POST /v1/workspaces/\(key.workspaceID)/runs/\(key.runID)/events), or stop it first")
+            defer { withExtendedLifetime(lock) {} }
             let body: [UInt8]
             if let file {
                 guard let data = FileManager.default.contents(atPath: file) else { throw CommandFailure(description: "cannot read \(file)") }

@@ -70,6 +70,18 @@ struct ServeCommand: AsyncParsableCommand {
             // Each reader is a socket: the limit bounds how many streams the server can hold.
             logger.info("open-file limit", metadata: ["soft": "\(after.soft)", "hard": "\(after.hard)", "raised_from": "\(before.soft)"])
         }
+        // One writer per storage root: this server, until it exits (the kernel lets go of the
+        // lock however it exits). Commands that write refuse meanwhile; retention has its own lock.
+        try FileManager.default.createDirectory(atPath: options.storage, withIntermediateDirectories: true)
+        let lock: RootLock
+        do {
+            lock = try RootLock.acquire(options.writerLockPath)
+        } catch .held(let pid, let host) {
+            throw CommandFailure(description: "another runlog serve (\(StorageOptions.holder(pid, host))) is serving \(options.storage): stop it, or give this one another --storage")
+        } catch .io(let reason) {
+            throw CommandFailure(description: "cannot lock \(options.storage): \(reason)")
+        }
+        defer { withExtendedLifetime(lock) {} }
         // Closed once every service has stopped: the last progress is written by then.
         try await options.withCatalog { catalog in
             let metrics = GatewayMetrics(droppedLogLines: { output.droppedLines })

@@ -65,6 +65,28 @@ extension StorageOptions {
     /// The catalog under the storage root.
     var catalogPath: String { storage + "/catalog.sqlite" }
 
+    /// The lock that makes `serve` the storage root's one writer, held while it runs.
+    var writerLockPath: String { storage + "/.writer.lock" }
+
+    /// Takes the storage root's writer lock for a command that changes it (creating the root if
+    /// missing); refused while a server holds it, since the server's own state of the runs
+    /// would then be wrong. `instead` says what to do about it.
+    func lockForWriting(instead: String) throws -> RootLock {
+        try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
+        do {
+            return try RootLock.acquire(writerLockPath)
+        } catch .held(let pid, let host) {
+            throw CommandFailure(description: "runlog serve (\(Self.holder(pid, host))) holds \(storage): \(instead)")
+        } catch .io(let reason) {
+            throw CommandFailure(description: "cannot lock \(storage): \(reason)")
+        }
+    }
+
+    /// `pid 1234 on host h`, from what a lock's holder wrote.
+    static func holder(_ pid: Int32?, _ host: String?) -> String {
+        "pid \(pid.map(String.init) ?? "unknown")" + (host.map { " on host \($0)" } ?? "")
+    }
+
     /// Opens the catalog, runs `body` with it and closes it, whatever `body` did (a failure to
     /// close is a warning on stderr, not the command's failure). With `mustExist`, a storage
     /// root without a catalog is refused rather than given an empty one.

@@ -21,6 +21,9 @@ struct VerifyCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
+        // Checking reads; repairing writes, which only one process may do at a time.
+        let lock = try repair ? options.lockForWriting(instead: "stop it before repairing, or verify without --repair") : nil
+        defer { withExtendedLifetime(lock) {} }
         let report = try await options.withCatalog { catalog in
             var logger = Logger(label: "runlog")
             logger.logLevel = .warning

@@ -97,4 +97,30 @@ import Testing
         #expect(taken.status == 1)
         #expect(taken.error == "Error: port \(port) on 127.0.0.1 is already in use: stop what holds it, or choose another with --port (or RUNLOG_PORT)\n", "\(taken.error)")
     }
+
+    @Test func aServerIsItsStorageRootsOneWriter() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let storage = ["--storage", directory.path]
+        let line = "{\"type\":\"console.line\"}\n"
+        #expect(try await run(["append", "ws_1", "run_1"] + storage, input: line).status == 0)
+        let server = try await ServerProcess(storage: directory.path)
+        let pid = server.process.processIdentifier
+        // A second server on the same root refuses to start, naming the first.
+        let second = try await run(["serve", "--port", "0"] + storage)
+        #expect(second.status == 1 && second.error.hasPrefix("Error: another runlog serve (pid \(pid) on host "), "\(second.error)")
+        #expect(second.error.split(separator: "\n").count == 1)
+        // Commands that write refuse too, and say what to do instead; reading goes on.
+        let append = try await run(["append", "ws_1", "run_1"] + storage, input: line)
+        #expect(append.status == 1 && append.error.contains("runlog serve (pid \(pid)") && append.error.contains("POST /v1/workspaces/ws_1/runs/run_1/events"), "\(append.error)")
+        #expect(try await run(["archive", "ws_1", "run_1"] + storage).status == 1)
+        #expect(try await run(["verify", "--repair"] + storage).status == 1)
+        #expect(try await run(["verify"] + storage).status == 0)
+        #expect(try await run(["read", "ws_1", "run_1"] + storage).output.split(separator: "\n").count == 1)
+        // A killed server's lock goes with it: the root is writable again.
+        kill(pid, SIGKILL)
+        _ = server.stop()
+        #expect(try await run(["append", "ws_1", "run_1"] + storage, input: line).status == 0)
+        #expect(try await run(["read", "ws_1", "run_1"] + storage).output.split(separator: "\n").count == 2)
+    }
 }

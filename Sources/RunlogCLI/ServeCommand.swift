@@ -72,14 +72,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         // One writer per storage root: this server, until it exits (the kernel lets go of the
         // lock however it exits). Commands that write refuse meanwhile; retention has its own lock.
-        try FileManager.default.createDirectory(atPath: options.storage, withIntermediateDirectories: true)
-        let lock: RootLock
-        do {
-            lock = try RootLock.acquire(options.writerLockPath)
-        } catch .held(let pid, let host) {
-            throw CommandFailure(description: "another runlog serve (\(StorageOptions.holder(pid, host))) is serving \(options.storage): stop it, or give this one another --storage")
-        } catch .io(let reason) {
-            throw CommandFailure(description: "cannot lock \(options.storage): \(reason)")
+        let lock = try options.lockStorageRoot { holder in
+            "another runlog serve (\(holder)) is serving \(options.storage): stop it, or give this one another --storage"
         }
         defer { withExtendedLifetime(lock) {} }
         // Closed once every service has stopped: the last progress is written by then.

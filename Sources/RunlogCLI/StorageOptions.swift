@@ -72,19 +72,20 @@ extension StorageOptions {
     /// missing); refused while a server holds it, since the server's own state of the runs
     /// would then be wrong. `instead` says what to do about it.
     func lockForWriting(instead: String) throws -> RootLock {
+        try lockStorageRoot { holder in "runlog serve (\(holder)) holds \(storage): \(instead)" }
+    }
+
+    /// Takes the writer lock on the storage root (created if missing), or fails with the line
+    /// `refusal` makes of its holder (`pid 1234 on host h`).
+    func lockStorageRoot(refusal: (_ holder: String) -> String) throws -> RootLock {
         try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
         do {
             return try RootLock.acquire(writerLockPath)
         } catch .held(let pid, let host) {
-            throw CommandFailure(description: "runlog serve (\(Self.holder(pid, host))) holds \(storage): \(instead)")
+            throw CommandFailure(description: refusal("pid \(pid.map(String.init) ?? "unknown")" + (host.map { " on host \($0)" } ?? "")))
         } catch .io(let reason) {
             throw CommandFailure(description: "cannot lock \(storage): \(reason)")
         }
-    }
-
-    /// `pid 1234 on host h`, from what a lock's holder wrote.
-    static func holder(_ pid: Int32?, _ host: String?) -> String {
-        "pid \(pid.map(String.init) ?? "unknown")" + (host.map { " on host \($0)" } ?? "")
     }
 
     /// Opens the catalog, runs `body` with it and closes it, whatever `body` did (a failure to

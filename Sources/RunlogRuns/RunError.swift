@@ -20,7 +20,7 @@ package enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
         case .exists(let key): return "run \(key) already exists"
         case .closed(let key, let last): return "run \(key) is completed (last sequence \(last)); no more events may be appended"
         case .invalidEvent(let rejection): return rejection.description
-        case .invalidCursor: return "the cursor is not one this server issued"
+        case .invalidCursor: return RunCatalogError.invalidCursor.description
         case .storage(let error): return error.description
         case .catalog(let reason): return "catalog: \(reason)"
         }

@@ -148,14 +148,7 @@ package final class RunService: Service, Sendable {
             try Self.validateLifecycle(batch)
             liveRun = try await self.liveRun(key, record: record)
         }
-        let receipt: AppendReceipt
-        do {
-            receipt = try await store.append(batch, to: key, expectedLastSequence: expectedLastSequence)
-        } catch .logClosed(_, let last) {
-            throw .closed(key, lastSequence: last)
-        } catch {
-            throw .storage(error)
-        }
+        let receipt = try await storeAppend(batch, to: key, expectedLastSequence: expectedLastSequence)
         guard let first = receipt.firstSequence else { return receipt }
 
         // Fold the new events (not the duplicates) into the live summary.
@@ -199,16 +192,20 @@ package final class RunService: Service, Sendable {
     /// (by its producer `event_id`), as the retried completion of a producer whose reply was
     /// lost does; that is acknowledged as duplicates, like any exact retry.
     private func retry(_ batch: EventBatch, toCompleted record: RunRecord, key: RunKey, expectedLastSequence: Int64?) async throws(RunError) -> AppendReceipt {
-        let closed = RunError.closed(key, lastSequence: record.lastSequence)
         // Without its files there is nothing to compare with, and the store would start a new log.
-        guard record.logsDeletedAt == nil else { throw closed }
+        guard record.logsDeletedAt == nil else { throw .closed(key, lastSequence: record.lastSequence) }
+        // A completed run's log holds its terminal event (the row turns terminal only after it
+        // is stored), so the store appends nothing new to it: it reports the repeats, or
+        // refuses the batch as closed.
+        return try await storeAppend(batch, to: key, expectedLastSequence: expectedLastSequence)
+    }
+
+    /// The store's append, its refusal of a closed log told as the run's.
+    private func storeAppend(_ batch: EventBatch, to key: RunKey, expectedLastSequence: Int64?) async throws(RunError) -> AppendReceipt {
         do {
-            // A completed run's log holds its terminal event (the row turns terminal only after
-            // it is stored), so the store appends nothing new to it: it reports the repeats, or
-            // refuses the batch as closed.
             return try await store.append(batch, to: key, expectedLastSequence: expectedLastSequence)
-        } catch .logClosed {
-            throw closed
+        } catch .logClosed(_, let last) {
+            throw .closed(key, lastSequence: last)
         } catch {
             throw .storage(error)
         }

@@ -3,12 +3,15 @@ package enum RunCatalogError: Error, Equatable, CustomStringConvertible {
     case runExists(workspace: String, run: String)
     case runNotFound(workspace: String, run: String)
     case invalidCursor
+    /// The database could not write for want of space (the reason, for the server's log).
+    case outOfSpace(String)
 
     package var description: String {
         switch self {
         case .runExists(let workspace, let run): return "run \(workspace)/\(run) already exists"
         case .runNotFound(let workspace, let run): return "run \(workspace)/\(run) does not exist"
         case .invalidCursor: return "the cursor is not one this server issued"
+        case .outOfSpace(let reason): return "the catalog has no space left: \(reason)"
         }
     }
 }

@@ -77,7 +77,13 @@ package struct Gateway: Sendable {
 
     func health() async throws -> Response {
         // Can append and read: the storage root accepts a probe log, and the catalog answers.
-        try await runs.checkHealth()
+        do {
+            try await runs.checkHealth()
+        } catch {
+            // Whatever failed, the node cannot take appends: 503, so that balancers route around it.
+            let failure = Problem.from(error)
+            throw Problem(.serviceUnavailable, "unhealthy", "Unhealthy", detail: failure.detail, cause: failure.cause ?? failure.detail)
+        }
         return json(.ok, #"{"status":"ok"}"#)
     }
 

@@ -6,7 +6,10 @@ import RunlogRuns
 import RunlogStorage
 
 /// An RFC 9457 problem: every error the gateway answers with, as `application/problem+json`.
-package struct Problem: HTTPResponseError, Equatable {
+///
+/// A problem body never names a server path: what failed inside the server goes to its log
+/// (``cause``), the client gets a detail it can act on.
+package struct Problem: HTTPResponseError, Equatable, CustomStringConvertible {
     package var status: HTTPResponse.Status
     /// A short, stable slug; the `type` URI is `/problems/<slug>`.
     package var kind: String
@@ -17,15 +20,31 @@ package struct Problem: HTTPResponseError, Equatable {
     /// For conflicts about the log's end: the run's last sequence.
     package var lastSequence: Int64?
     package var extraHeaders: HTTPFields = [:]
+    /// What failed inside the server, for its log only.
+    package var cause: String?
 
-    package init(_ status: HTTPResponse.Status, _ kind: String, _ title: String, detail: String, line: Int? = nil, lastSequence: Int64? = nil) {
+    package init(
+        _ status: HTTPResponse.Status, _ kind: String, _ title: String, detail: String, line: Int? = nil, lastSequence: Int64? = nil,
+        cause: String? = nil
+    ) {
         self.status = status
         self.kind = kind
         self.title = title
         self.detail = detail
         self.line = line
         self.lastSequence = lastSequence
+        self.cause = cause
     }
+
+    /// 507: the volume holding the logs or the catalog is full; retrying after space is freed works.
+    static func insufficientStorage(cause: String) -> Problem {
+        Problem(
+            .insufficientStorage, "insufficient-storage", "Insufficient storage",
+            detail: "the server's storage volume is full: nothing of this request was stored; retry once space is freed", cause: cause
+        )
+    }
+
+    package var description: String { "\(status.code) \(kind): \(cause ?? detail)" }
 
     package func response(from request: Request, context: some RequestContext) throws -> Response {
         var object: [String: Any] = [
@@ -48,7 +67,9 @@ package struct Problem: HTTPResponseError, Equatable {
         case .invalidEvent(let rejection): return Problem(.badRequest, "invalid-event", "Invalid event", detail: rejection.reason, line: rejection.line)
         case .invalidCursor: return Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "cursor is not one this server issued")
         case .storage(let storage): return from(storage)
-        case .catalog(let reason): return Problem(.internalServerError, "catalog-error", "Catalog error", detail: reason)
+        case .catalog(let reason):
+            return Problem(.internalServerError, "catalog-error", "Catalog error", detail: "the run catalog failed; the request id is in the server's log", cause: reason)
+        case .outOfSpace(let reason): return .insufficientStorage(cause: reason)
         }
     }
 
@@ -62,7 +83,14 @@ package struct Problem: HTTPResponseError, Equatable {
         case .sequenceMismatch(_, let actual): return Problem(.conflict, "sequence-mismatch", "Sequence mismatch", detail: error.description, lastSequence: actual)
         case .logDeleted: return Problem(.gone, "log-deleted", "Event log deleted", detail: error.description)
         case .unavailable(let reason): return Problem(.serviceUnavailable, "storage-unavailable", "Storage unavailable", detail: reason)
-        case .io, .corruptLog, .logNotSealed: return Problem(.internalServerError, "storage-error", "Storage error", detail: error.description)
+        case .outOfSpace: return .insufficientStorage(cause: error.description)
+        case .io, .corruptLog:
+            return Problem(
+                .internalServerError, "storage-error", "Storage error",
+                detail: "reading or writing the event log failed; nothing of this request was acknowledged; the request id is in the server's log",
+                cause: error.description
+            )
+        case .logNotSealed: return Problem(.internalServerError, "storage-error", "Storage error", detail: error.description)
         case .shutDown, .cancelled: return Problem(.serviceUnavailable, "shutting-down", "Shutting down", detail: error.description)
         }
     }
@@ -94,4 +122,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw Problem(error.status, "http-error", error.status.reasonPhrase, detail: error.body ?? error.status.reasonPhrase)
         }
     }
+}
+
+extension HTTPResponse.Status {
+    /// RFC 4918's 507, which HTTPTypes does not name.
+    static let insufficientStorage = HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage")
 }

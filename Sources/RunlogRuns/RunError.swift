@@ -13,6 +13,9 @@ package enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
     case invalidCursor
     case storage(StorageError)
     case catalog(String)
+    /// The catalog, or the health probe, could not write for want of space (the reason, for
+    /// the server's log). The store's own writes say ``StorageError/outOfSpace(_:)``.
+    case outOfSpace(String)
 
     package var description: String {
         switch self {
@@ -23,6 +26,7 @@ package enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidCursor: return RunCatalogError.invalidCursor.description
         case .storage(let error): return error.description
         case .catalog(let reason): return "catalog: \(reason)"
+        case .outOfSpace(let reason): return "no space left: \(reason)"
         }
     }
 
@@ -30,6 +34,7 @@ package enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
         switch error {
         case let error as RunError: self = error
         case let error as StorageError: self = .storage(error)
+        case RunCatalogError.outOfSpace(let reason): self = .outOfSpace(reason)
         default: self = .catalog("\(error)")
         }
     }

@@ -17,9 +17,10 @@ extension RunService {
         }
     }
 
-    /// Checks that a log can be created and read under the storage root and that the catalog
-    /// answers; throws what failed.
+    /// Checks that appends can be stored (a log can be created and read under the storage root,
+    /// and the volume has space) and that the catalog answers; throws what failed.
     package func checkHealth() async throws(RunError) {
+        guard await store.hasSpace() else { throw .outOfSpace("the storage volume is full: a probe file cannot be written") }
         let probe = try key(workspace: "_health", run: "probe")
         do {
             _ = try await store.lastSequenceOrCreate(probe)

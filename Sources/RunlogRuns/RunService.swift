@@ -87,6 +87,12 @@ package final class RunService: Service, Sendable {
         do {
             try await store.createLog(for: key)
         } catch {
+            // Without its log the row would claim the id for good: a retry must be able to create it.
+            do {
+                _ = try await catalog.deleteRun(workspace: workspace, id: id)
+            } catch let removal {
+                logger.error("could not remove the row of a run whose log could not be created", metadata: ["run": "\(key)", "error": "\(removal)"])
+            }
             throw .storage(error)
         }
         live.withLock { $0[key] = LiveRun(builder: SummaryBuilder(), status: .queued) }

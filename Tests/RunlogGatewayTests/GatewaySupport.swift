@@ -24,12 +24,13 @@ func withGateway(
 
 /// ``withGateway``, for tests that look into the gateway itself.
 func withServedGateway(
+    root: String? = nil,
     segmentBytes: Int64 = 64 << 20,
     _ adjust: (inout GatewayConfiguration) -> Void = { _ in },
     _ body: @escaping @Sendable (_ client: any TestClientProtocol, _ base: String, _ gateway: Gateway) async throws -> Void
 ) async throws {
     let metrics = GatewayMetrics()
-    try await withRunService(metricsFactory: metrics.factory, configure: { $0.segmentBytes = segmentBytes }) { runs in
+    try await withRunService(root: root, metricsFactory: metrics.factory, configure: { $0.segmentBytes = segmentBytes }) { runs in
         var configuration = GatewayConfiguration()
         configuration.port = 0
         adjust(&configuration)

@@ -93,6 +93,23 @@ func key(_ run: String = "run_1") -> RunKey {
         try await environment.stop()
     }
 
+    @Test func aRunWhoseLogCannotBeCreatedLeavesNoRowBehind() async throws {
+        let environment = try Environment()
+        defer { environment.remove() }
+        // A file where the run's directory belongs: its log directory cannot be made.
+        let blocker = environment.root + "/workspaces/ws_1/runs/run_1"
+        try FileManager.default.createDirectory(atPath: environment.root + "/workspaces/ws_1/runs", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: blocker, contents: Data("x".utf8))
+        await expectError(RunError.self, matching: { if case .storage = $0 { true } else { false } }) {
+            _ = try await environment.service.createRun(workspace: "ws_1", runID: "run_1")
+        }
+        #expect(try await environment.catalog.run(workspace: "ws_1", id: "run_1") == nil)
+
+        try FileManager.default.removeItem(atPath: blocker)
+        #expect(try await environment.service.createRun(workspace: "ws_1", runID: "run_1").status == .queued)
+        try await environment.stop()
+    }
+
     @Test func refusals() async throws {
         let environment = try Environment()
         defer { environment.remove() }

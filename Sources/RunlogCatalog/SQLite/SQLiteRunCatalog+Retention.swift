@@ -51,7 +51,7 @@ extension SQLiteRunCatalog {
 
     @discardableResult
     package func markLogsCompressed(workspace: String, id: String, at time: Int64) async throws -> Bool {
-        try await database.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE runs SET logs_compressed_at = ? WHERE workspace_id = ? AND id = ? AND logs_deleted_at IS NULL",
                 arguments: [time, workspace, id]
@@ -62,7 +62,7 @@ extension SQLiteRunCatalog {
 
     @discardableResult
     package func markLogsDeleted(workspace: String, id: String, at time: Int64) async throws -> Bool {
-        try await database.write { db in
+        try await write { db in
             try db.execute(
                 sql: "UPDATE runs SET events_path = NULL, logs_deleted_at = COALESCE(logs_deleted_at, ?) WHERE workspace_id = ? AND id = ?",
                 arguments: [time, workspace, id]
@@ -73,7 +73,7 @@ extension SQLiteRunCatalog {
 
     @discardableResult
     package func deleteRun(workspace: String, id: String) async throws -> Bool {
-        try await database.write { db in
+        try await write { db in
             try RunRecord.deleteOne(db, key: ["workspace_id": workspace, "id": id])
         }
     }

@@ -33,10 +33,19 @@ package final class SQLiteRunCatalog: RunCatalog {
         try Self.migrator.migrate(database)
     }
 
+    /// A write transaction; a full disk or quota becomes ``RunCatalogError/outOfSpace(_:)``.
+    func write<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        do {
+            return try await database.write(updates)
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_FULL {
+            throw RunCatalogError.outOfSpace(error.message ?? "\(error)")
+        }
+    }
+
     // MARK: Runs
 
     package func create(_ record: RunRecord) async throws {
-        try await database.write { db in
+        try await write { db in
             do {
                 try record.insert(db)
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
@@ -51,7 +60,7 @@ package final class SQLiteRunCatalog: RunCatalog {
 
     @discardableResult
     package func update(workspace: String, id: String, _ change: @escaping @Sendable (inout RunRecord) throws -> Void) async throws -> RunRecord {
-        try await database.write { db in
+        try await write { db in
             guard var record = try RunRecord.fetchOne(db, key: ["workspace_id": workspace, "id": id]) else {
                 throw RunCatalogError.runNotFound(workspace: workspace, run: id)
             }
@@ -63,7 +72,7 @@ package final class SQLiteRunCatalog: RunCatalog {
 
     package func record(_ progress: [RunProgress]) async throws {
         guard !progress.isEmpty else { return }
-        try await database.write { db in
+        try await write { db in
             let statement = try db.cachedStatement(sql: """
                 UPDATE runs SET last_sequence = ?, event_count = ?, byte_size = ?, error_count = ?, summary = ?
                 WHERE workspace_id = ? AND id = ? AND status IN ('queued', 'running')

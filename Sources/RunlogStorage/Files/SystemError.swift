@@ -20,3 +20,8 @@ public struct SystemError: Error, Sendable, Equatable, CustomStringConvertible {
         "\(operation) \(path): \(String(cString: strerror(errno))) (errno \(errno))"
     }
 }
+
+extension SystemError {
+    /// Whether the call failed for want of space: a full volume or a used-up quota.
+    var isOutOfSpace: Bool { errno == ENOSPC || errno == EDQUOT }
+}

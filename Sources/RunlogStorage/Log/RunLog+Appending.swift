@@ -37,9 +37,14 @@ extension RunLog {
         }
         let now = ContinuousClock.now
         state.lastUse = now
+        if case .outOfSpace = state.writeFailure {
+            // Acknowledged lines wait for space; new ones would only add to what may be lost.
+            return finish(.failure(state.writeFailure!))
+        }
         if state.flush.memoryBytes >= configuration.maxBufferedBytes {
-            if let failure = state.writeFailure {
-                return finish(.failure(.unavailable("writes to this run's log are failing (\(failure)); try again later")))
+            if state.writeFailure != nil {
+                // The failure itself is in the server's log (it names server paths).
+                return finish(.failure(.unavailable("writes to this run's log are failing; try again later")))
             }
             // Wait for the buffer to drain, and make sure a flush is on its way to drain it.
             state.spaceWaiters.append(continuation)

@@ -69,6 +69,7 @@ extension RunLog {
         var job = first
         while true {
             let outcome = write(job)
+            environment.space.noteWrite(failure: outcome.failure?.error)
             let effect = state.withLock { state in complete(job, with: outcome, state: &state) }
             watchers.advance(to: outcome.writtenThrough)
             switch effect {

@@ -31,12 +31,14 @@ extension RunLog {
                     let view = remaining.readableBytesView
                     let from = view.startIndex + Int(room) - 1
                     if let newline = view[from...].firstIndex(of: UInt8(ascii: "\n")) {
-                        part = remaining.readSlice(length: newline - remaining.readerIndex + 1)!
+                        part = remaining.getSlice(at: remaining.readerIndex, length: newline - remaining.readerIndex + 1)!
                         fillsSegment = true
                     }
                 }
-                if !fillsSegment { remaining.moveReaderIndex(forwardBy: remaining.readableBytes) }
                 try writeAll(part, to: writer, synchronously: synchronously)
+                // Only what reached the file leaves `remaining`: on a failure the rest is what
+                // `none` keeps for its retry.
+                remaining.moveReaderIndex(forwardBy: part.readableBytes)
                 let lastInPart = part.withUnsafeReadableBytes(StoredLine.lastSequence(inLines:))
                 outcome.writtenThrough = lastInPart
                 outcome.active = .init(firstSequence: writer.firstSequence, readableLength: writer.committedLength, inode: writer.inode)

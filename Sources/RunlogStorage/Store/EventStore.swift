@@ -37,7 +37,7 @@ public final class EventStore: Service, Sendable {
         threadPool.start()
         self.environment = RunLogEnvironment(
             configuration: configuration, threadPool: threadPool, logger: logger, wallClock: wallClock, openFiles: OpenFileCounter(),
-            metrics: StoreMetrics(factory: metricsFactory)
+            metrics: StoreMetrics(factory: metricsFactory), space: SpaceMonitor(logger: logger, factory: metricsFactory)
         )
     }
 
@@ -63,7 +63,12 @@ public final class EventStore: Service, Sendable {
             // Retention deleted this sealed log; the id is being used again.
             forgetSealedLog(of: key)
         }
-        return try await withLog(key) { log in try await log.create() }
+        do {
+            return try await withLog(key) { log in try await log.create() }
+        } catch {
+            if case .outOfSpace = error { environment.space.noteWrite(failure: error) }
+            throw error
+        }
     }
 
     /// Writes every run's buffered lines now and waits for them.
@@ -225,6 +230,26 @@ public final class EventStore: Service, Sendable {
         }
         return true
     }
+
+    // MARK: Space
+
+    /// Whether appends can be stored as far as space goes: false from a write that failed for
+    /// want of space (`ENOSPC`, `EDQUOT`) until a write, or a probe file this call writes at
+    /// most once a second, succeeds again.
+    package func hasSpace() async -> Bool {
+        let space = environment.space
+        let path = configuration.root + "/" + Self.spaceProbeName
+        return await space.hasSpace {
+            do {
+                return try await runBlocking { space.probe(at: path) }
+            } catch {
+                return StorageError(error)
+            }
+        }
+    }
+
+    /// The probe file ``hasSpace()`` writes and removes in the storage root.
+    static let spaceProbeName = ".space-probe"
 
     // MARK: Resources
 

@@ -10,6 +10,7 @@ struct RunLogEnvironment: Sendable {
     let wallClock: @Sendable () -> Timestamp
     let openFiles: OpenFileCounter
     let metrics: StoreMetrics
+    let space: SpaceMonitor
 }
 
 /// Counts log files open for writing across a store, to keep them under the budget.

@@ -20,6 +20,9 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
     case logNotSealed(RunKey)
     /// A file operation failed: the batch was not acknowledged and the log is still readable.
     case io(SystemError)
+    /// The volume holding the storage root is full (or the quota is used up): nothing of the
+    /// batch was acknowledged. Appends work again once space returns.
+    case outOfSpace(SystemError)
     /// Too much is waiting to be written (the disk is failing or too slow); try again later.
     case unavailable(String)
     /// A log file holds bytes that are not a valid log (a damaged gzip member, a broken line).
@@ -41,6 +44,7 @@ public enum StorageError: Error, Sendable, Equatable, CustomStringConvertible {
         case .logDeleted(let key): return "the event log of run \(key) was deleted"
         case .logNotSealed(let key): return "the event log of run \(key) does not end with its terminal event"
         case .io(let error): return error.description
+        case .outOfSpace(let error): return "no space left for the event logs: \(error)"
         case .unavailable(let reason): return "storage unavailable: \(reason)"
         case .corruptLog(let reason): return "corrupt event log: \(reason)"
         case .shutDown: return "the event store is shut down"
@@ -68,7 +72,7 @@ extension StorageError {
     init(_ error: any Error) {
         switch error {
         case let error as StorageError: self = error
-        case let error as SystemError: self = .io(error)
+        case let error as SystemError: self = error.isOutOfSpace ? .outOfSpace(error) : .io(error)
         case let error as GzipError: self = .corruptLog(error.description)
         case is CancellationError: self = .cancelled
         case is NIOThreadPoolError.ThreadPoolInactive: self = .shutDown

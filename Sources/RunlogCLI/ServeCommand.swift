@@ -28,6 +28,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request head, like 16KiB; larger ones get 431 (env RUNLOG_MAX_HEADER_SIZE).")
     var maxHeaderSize: ByteSize = environment("MAX_HEADER_SIZE", as: ByteSize.init(argument:)) ?? ByteSize(bytes: 16 << 10)
 
+    @Option(help: "Close a connection that waits this long for a whole request head, the next piece of a body, or its next request (env RUNLOG_REQUEST_TIMEOUT).")
+    var requestTimeout: HumanDuration = environment("REQUEST_TIMEOUT", as: HumanDuration.init(argument:)) ?? HumanDuration(.seconds(30))
+
     @Option(help: "Heartbeat comment interval on idle event streams (env RUNLOG_HEARTBEAT).")
     var heartbeat: HumanDuration = environment("HEARTBEAT", as: HumanDuration.init(argument:)) ?? HumanDuration(.seconds(15))
 
@@ -86,6 +89,7 @@ struct ServeCommand: AsyncParsableCommand {
             gatewayConfiguration.port = port
             gatewayConfiguration.maxBodyBytes = Int(maxBodySize.bytes)
             gatewayConfiguration.maxHeaderBytes = Int(maxHeaderSize.bytes)
+            gatewayConfiguration.requestTimeout = requestTimeout.duration
             gatewayConfiguration.heartbeatInterval = heartbeat.duration
             gatewayConfiguration.corsOrigins = corsOrigins
             gatewayConfiguration.accessControl = try await auth.authority()

@@ -55,7 +55,9 @@ package struct Gateway: Sendable {
     package func makeApplication() -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
-            server: ConnectionLayer.http1(logger: logger, metrics: metrics, maxHeaderBytes: configuration.maxHeaderBytes),
+            server: ConnectionLayer.http1(
+                logger: logger, metrics: metrics, maxHeaderBytes: configuration.maxHeaderBytes, requestTimeout: configuration.requestTimeout
+            ),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "runlog"),
             logger: logger
         )

@@ -8,6 +8,10 @@ package struct GatewayConfiguration: Sendable {
     package var maxBodyBytes = 16 << 20
     /// The largest request head (its header fields) accepted: 431.
     package var maxHeaderBytes = 16 << 10
+    /// How long a connection may wait for the next part of a request before it is closed: a
+    /// whole request head (however slowly its bytes trickle in), the next piece of a body, or
+    /// the next request on an idle keep-alive connection.
+    package var requestTimeout: Duration = .seconds(30)
     /// A comment line on idle event streams at least this often.
     package var heartbeatInterval: Duration = .seconds(15)
     /// The `retry:` hint sent to `EventSource` clients, in milliseconds.

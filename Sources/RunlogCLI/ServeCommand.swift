@@ -37,6 +37,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How often live runs' counts and summaries are written to the catalog (env RUNLOG_PROGRESS_INTERVAL).")
     var progressInterval: HumanDuration = environment("PROGRESS_INTERVAL", as: HumanDuration.init(argument:)) ?? HumanDuration(.seconds(1))
 
+    @Option(help: "Complete a live run with no append for this long, like 2h, as cancelled (reason timed_out); off by default (env RUNLOG_RUN_TIMEOUT).")
+    var runTimeout: HumanDuration?
+
     @Option(help: "Run a retention pass at start-up and then this often, like 1h; off by default (env RUNLOG_RETENTION_INTERVAL).")
     var retentionInterval: HumanDuration?
 
@@ -55,7 +58,11 @@ struct ServeCommand: AsyncParsableCommand {
     mutating func validate() throws {
         // Read here rather than as the option's default: an optional option takes none.
         if retentionInterval == nil { retentionInterval = environment("RETENTION_INTERVAL", as: HumanDuration.init(argument:)) }
+        if runTimeout == nil { runTimeout = environment("RUN_TIMEOUT", as: HumanDuration.init(argument:)) }
         try EnvironmentDefaults.check()
+        for (flag, value) in [("--request-timeout", requestTimeout as HumanDuration?), ("--run-timeout", runTimeout)] {
+            if let value, value.duration <= .zero { throw ValidationError("\(flag) must be longer than 0s") }
+        }
     }
 
     func run() async throws {
@@ -83,7 +90,10 @@ struct ServeCommand: AsyncParsableCommand {
         try await options.withCatalog { catalog in
             let metrics = GatewayMetrics(droppedLogLines: { output.droppedLines })
             let store = EventStore(configuration: options.storeConfiguration, logger: logger, metricsFactory: metrics.factory)
-            let runs = RunService(store: store, catalog: catalog, logger: logger, progressInterval: progressInterval.duration)
+            let runs = RunService(
+                store: store, catalog: catalog, logger: logger, progressInterval: progressInterval.duration, runTimeout: runTimeout?.duration,
+                metricsFactory: metrics.factory
+            )
             var gatewayConfiguration = GatewayConfiguration()
             gatewayConfiguration.host = host
             gatewayConfiguration.port = port

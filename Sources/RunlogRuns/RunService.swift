@@ -1,3 +1,4 @@
+package import CoreMetrics
 import Foundation
 package import Logging
 import NIOCore
@@ -22,10 +23,15 @@ package final class RunService: Service, Sendable {
     package let store: EventStore
     /// The rows. For wiring and tests; callers that serve runs go through the service.
     package let catalog: any RunCatalog
-    private let logger: Logger
+    let logger: Logger
     private let progressInterval: Duration
     private let wallClock: @Sendable () -> Timestamp
-    private let live = Mutex<[RunKey: LiveRun]>([:])
+    let live = Mutex<[RunKey: LiveRun]>([:])
+    /// Live runs with no append for this long are completed as timed out; nil: never.
+    let runTimeout: Duration?
+    /// The clock inactivity is measured with.
+    let now: @Sendable () -> ContinuousClock.Instant
+    let timedOutRuns: Counter
 
     /// The in-memory state of a live run.
     final class LiveRun: Sendable {
@@ -33,24 +39,35 @@ package final class RunService: Service, Sendable {
             var builder: SummaryBuilder
             var status: RunStatus
             var dirty = false
+            /// The last append, or when the server took the run up (a restart does not count
+            /// the time it was down against a producer).
+            var lastActivity: ContinuousClock.Instant
         }
 
         let state: Mutex<State>
 
-        init(builder: SummaryBuilder, status: RunStatus) {
-            state = Mutex(State(builder: builder, status: status))
+        init(builder: SummaryBuilder, status: RunStatus, at now: ContinuousClock.Instant) {
+            state = Mutex(State(builder: builder, status: status, lastActivity: now))
         }
     }
 
+    /// - Parameters:
+    ///   - runTimeout: complete live runs with no append for this long (see ``completeInactiveRuns()``).
+    ///   - now: the clock inactivity is measured with (tests move it).
     package init(
         store: EventStore, catalog: any RunCatalog, logger: Logger, progressInterval: Duration = .seconds(1),
-        wallClock: @escaping @Sendable () -> Timestamp = { Timestamp.now() }
+        runTimeout: Duration? = nil, metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        wallClock: @escaping @Sendable () -> Timestamp = { Timestamp.now() },
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
         self.store = store
         self.catalog = catalog
         self.logger = logger
         self.progressInterval = progressInterval
+        self.runTimeout = runTimeout
+        self.timedOutRuns = Counter(label: Self.timedOutLabel, factory: metricsFactory)
         self.wallClock = wallClock
+        self.now = now
     }
 
     // MARK: Runs
@@ -95,7 +112,7 @@ package final class RunService: Service, Sendable {
             }
             throw .storage(error)
         }
-        live.withLock { $0[key] = LiveRun(builder: SummaryBuilder(), status: .queued) }
+        live.withLock { $0[key] = LiveRun(builder: SummaryBuilder(), status: .queued, at: now()) }
         return record
     }
 
@@ -154,6 +171,8 @@ package final class RunService: Service, Sendable {
             try Self.validateLifecycle(batch)
             liveRun = try await self.liveRun(key, record: record)
         }
+        let appendedAt = now()
+        liveRun.state.withLock { $0.lastActivity = max($0.lastActivity, appendedAt) }
         let receipt = try await storeAppend(batch, to: key, expectedLastSequence: expectedLastSequence)
         guard let first = receipt.firstSequence else { return receipt }
 
@@ -311,7 +330,7 @@ package final class RunService: Service, Sendable {
                 corrected += 1
             }
             let status: RunStatus = builder.startedAt != nil ? .running : record.status
-            live.withLock { $0[key] = LiveRun(builder: builder, status: status) }
+            live.withLock { $0[key] = LiveRun(builder: builder, status: status, at: now()) }
             do {
                 try await catalog.update(workspace: key.workspaceID, id: key.runID) { row in
                     row.status = status
@@ -358,6 +377,7 @@ package final class RunService: Service, Sendable {
                     } catch {
                         self.logger.error("could not write run progress to the catalog", metadata: ["error": "\(error)"])
                     }
+                    await self.completeInactiveRuns()
                 }
             }
         } catch is CancellationError {
@@ -387,7 +407,7 @@ package final class RunService: Service, Sendable {
         let builder = try await rebuild(key)
         return live.withLock { runs in
             if let run = runs[key] { return run }
-            let run = LiveRun(builder: builder, status: record.status)
+            let run = LiveRun(builder: builder, status: record.status, at: now())
             runs[key] = run
             return run
         }

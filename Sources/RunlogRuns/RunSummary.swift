@@ -15,6 +15,9 @@ package struct RunSummary: Codable, Sendable, Equatable {
     package var schema = "runlog.run_summary/v1"
     package var status: String
     package var exitCode: Int?
+    /// Why the run ended, when `run.completed` says (`payload.reason`): `timed_out` when the
+    /// server completed an abandoned run.
+    package var reason: String?
     package var eventCount: Int64
     package var countsByType: [String: Int64]
     package var firstSequence: Int64?
@@ -33,6 +36,7 @@ package struct RunSummary: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case schema, status
         case exitCode = "exit_code"
+        case reason
         case eventCount = "event_count"
         case countsByType = "counts_by_type"
         case firstSequence = "first_sequence"
@@ -74,6 +78,7 @@ package struct SummaryBuilder: Sendable {
     package struct Completion: Sendable, Equatable {
         package var status: String
         package var exitCode: Int?
+        package var reason: String?
         package var at: Int64
         package var producerSummary: JSONValue?
     }
@@ -102,7 +107,10 @@ package struct SummaryBuilder: Sendable {
         if type == LifecycleEvent.completed {
             var exitCode: Int?
             if case .number(let number)? = value?["exit_code"] { exitCode = Int(number) }
-            completion = Completion(status: value?["status"]?.string ?? "succeeded", exitCode: exitCode, at: createdAt, producerSummary: value?["summary"])
+            completion = Completion(
+                status: value?["status"]?.string ?? "succeeded", exitCode: exitCode, reason: value?["reason"]?.string, at: createdAt,
+                producerSummary: value?["summary"]
+            )
         }
         if isError {
             errorCount += 1
@@ -136,7 +144,7 @@ package struct SummaryBuilder: Sendable {
             duration = lastEventAt - firstEventAt
         }
         return RunSummary(
-            status: status, exitCode: exitCode, eventCount: eventCount, countsByType: countsByType,
+            status: status, exitCode: exitCode, reason: completion?.reason, eventCount: eventCount, countsByType: countsByType,
             firstSequence: firstSequence, lastSequence: lastSequence,
             firstEventAt: firstEventAt.map(format), lastEventAt: lastEventAt.map(format),
             startedAt: startedAt.map(format), completedAt: completedAt.map(format),

@@ -115,4 +115,27 @@ import Testing
         let accepted = try RawConnection.request(port: server.port, "POST", runs + "/run_1/events", body: small, contentType: "application/x-ndjson")
         #expect(accepted.status == 200 && accepted.body.contains(#""last_sequence":1"#), "\(accepted)")
     }
+
+    @Test func anAbandonedRunIsCompletedAsTimedOutAndItsReadersSeeIt() async throws {
+        let server = try await ServerProcess(arguments: ["--run-timeout", "1s", "--progress-interval", "100ms"])
+        defer { server.stop() }
+        let runs = "/v1/workspaces/ws_1/runs"
+        #expect(try RawConnection.request(port: server.port, "POST", runs, body: #"{"run_id":"run_1"}"#).status == 201)
+        let started = try RawConnection.request(port: server.port, "POST", runs + "/run_1/events", body: #"{"type":"run.started"}"#, contentType: "application/x-ndjson")
+        #expect(started.status == 200)
+
+        // A live reader of the run: its stream ends with the server's completion.
+        let streamed = try await offPool {
+            let connection = try RawConnection(port: server.port)
+            defer { connection.close() }
+            try connection.requestStream(runs + "/run_1/events")
+            return String(decoding: connection.readToEnd().bytes, as: UTF8.self)
+        }
+        #expect(streamed.contains("id: 2\nevent: run.completed\ndata: {\"sequence\":2,"), "\(streamed)")
+        #expect(streamed.contains(#""source":"runlog","payload":{"status":"cancelled","reason":"timed_out","inactive_seconds":1}"#), "\(streamed)")
+
+        let summary = try RawConnection.request(port: server.port, "GET", runs + "/run_1/summary")
+        #expect(summary.body.contains(#""reason":"timed_out""#) && summary.body.contains(#""status":"cancelled""#), "\(summary.body)")
+        #expect(try server.metric("runlog_runs_timed_out_total") == 1)
+    }
 }

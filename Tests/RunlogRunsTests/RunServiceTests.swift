@@ -1,8 +1,10 @@
 import Foundation
 import Logging
+import NIOCore
 import RunlogCatalog
 import RunlogStorage
 import RunlogTestSupport
+import Synchronization
 import Testing
 
 @testable import RunlogRuns
@@ -14,7 +16,10 @@ struct Environment {
     let catalog: SQLiteRunCatalog
     let service: RunService
 
-    init(root: String? = nil, durability: Durability = .flush) throws {
+    init(
+        root: String? = nil, durability: Durability = .flush, runTimeout: Duration? = nil,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) throws {
         self.root = root ?? NSTemporaryDirectory() + "runlog-runs-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: self.root, withIntermediateDirectories: true)
         var configuration = EventStoreConfiguration(root: self.root)
@@ -24,7 +29,7 @@ struct Environment {
         logger.logLevel = .critical
         store = EventStore(configuration: configuration, logger: logger)
         catalog = try SQLiteRunCatalog(path: self.root + "/catalog.sqlite")
-        service = RunService(store: store, catalog: catalog, logger: logger)
+        service = RunService(store: store, catalog: catalog, logger: logger, runTimeout: runTimeout, now: now)
     }
 
     /// Closes everything but keeps the files (a restart, or with `flushProgress: false`, a crash
@@ -312,5 +317,81 @@ func key(_ run: String = "run_1") -> RunKey {
         let again = try await checking.service.verify(repair: false)
         #expect(Set(again.findings.map(\.runID)) == ["gap", "missing"])
         try await checking.stop()
+    }
+}
+
+@Suite(.timeLimit(.minutes(1))) struct RunTimeoutTests {
+    /// A clock the test moves by hand.
+    final class ManualClock: Sendable {
+        private let instant = Mutex(ContinuousClock.now)
+        func read() -> ContinuousClock.Instant { instant.withLock { $0 } }
+        func advance(by duration: Duration) { instant.withLock { $0 += duration } }
+    }
+
+    @Test func aRunWithNoAppendForTheTimeoutIsCompletedAsCancelledAndTimedOut() async throws {
+        let clock = ManualClock()
+        let environment = try Environment(runTimeout: .seconds(60), now: { clock.read() })
+        defer { environment.remove() }
+        let service = environment.service
+        for run in ["run_1", "run_2"] {
+            _ = try await service.createRun(workspace: "ws_1", runID: run)
+            _ = try await service.append(try ndjson(#"{"type":"run.started"}"#), to: key(run))
+        }
+        clock.advance(by: .seconds(30))
+        _ = try await service.append(try ndjson(#"{"type":"step.log","payload":{"line":"still here"}}"#), to: key("run_2"))
+        clock.advance(by: .seconds(29))
+        #expect(await service.completeInactiveRuns() == 0)
+
+        clock.advance(by: .seconds(1))
+        #expect(await service.completeInactiveRuns() == 1)
+        let abandoned = try await service.run(key("run_1"))
+        #expect(abandoned.status == .cancelled)
+        let summary = try await service.summary(key("run_1"))
+        #expect(summary.status == "cancelled" && summary.reason == "timed_out")
+        // Readers see the completion as the log's last event, from the server.
+        let lines = try await environment.store.lastEvents(of: key("run_1"), count: 1)
+        let line = try #require(lines.last)
+        let last = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: line).utf8)) as? [String: Any])
+        #expect(last["type"] as? String == "run.completed" && last["source"] as? String == "runlog" && last["sequence"] as? Int == 2)
+        let payload = try #require(last["payload"] as? [String: Any])
+        #expect(payload["status"] as? String == "cancelled" && payload["reason"] as? String == "timed_out")
+        #expect(try await service.run(key("run_2")).status == .running)
+
+        clock.advance(by: .seconds(30))
+        #expect(await service.completeInactiveRuns() == 1)
+        #expect(try await service.run(key("run_2")).status == .cancelled)
+        // A producer that comes back is told the run is over.
+        await expectError(RunError.self, matching: { if case .closed = $0 { true } else { false } }) {
+            _ = try await service.append(try ndjson(#"{"type":"step.log"}"#), to: key("run_1"))
+        }
+        try await environment.stop()
+    }
+
+    @Test func withoutATimeoutNoRunIsEverCompletedByTheServer() async throws {
+        let clock = ManualClock()
+        let environment = try Environment(now: { clock.read() })
+        defer { environment.remove() }
+        _ = try await environment.service.createRun(workspace: "ws_1", runID: "run_1")
+        clock.advance(by: .seconds(365 * 86_400))
+        #expect(await environment.service.completeInactiveRuns() == 0)
+        #expect(try await environment.service.run(key()).status == .queued)
+        try await environment.stop()
+    }
+
+    @Test func aRestartDoesNotCountTheTimeTheServerWasDown() async throws {
+        let clock = ManualClock()
+        let first = try Environment(runTimeout: .seconds(60), now: { clock.read() })
+        defer { first.remove() }
+        _ = try await first.service.createRun(workspace: "ws_1", runID: "run_1")
+        _ = try await first.service.append(try ndjson(#"{"type":"run.started"}"#), to: key())
+        try await first.stop()
+        clock.advance(by: .seconds(3600))
+
+        let second = try Environment(root: first.root, runTimeout: .seconds(60), now: { clock.read() })
+        _ = try await second.service.reconcile()  // as `run()` does at start
+        #expect(await second.service.completeInactiveRuns() == 0)
+        clock.advance(by: .seconds(60))
+        #expect(await second.service.completeInactiveRuns() == 1)
+        try await second.stop()
     }
 }

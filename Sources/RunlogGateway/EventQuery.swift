@@ -52,18 +52,24 @@ struct EventQuery: Sendable {
         follow = try Self.flag(query.get("follow"), "follow")
         let afterSequence = try Self.integer(query.get("after_sequence"), "after_sequence")
         let fromSequence = try Self.integer(query.get("from_sequence"), "from_sequence")
-        if afterSequence != nil && fromSequence != nil {
-            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "give after_sequence or from_sequence, not both")
-        }
-        after = afterSequence ?? fromSequence.map { max(0, $0 - 1) } ?? 0
-        if format == .sse, let lastEventID = request.headers[.lastEventID], !lastEventID.isEmpty {
+        // Both are lower bounds: given together, the later one holds.
+        after = max(afterSequence ?? 0, fromSequence.map { max(0, $0 - 1) } ?? 0)
+        if let lastEventID = request.headers[.lastEventID], !lastEventID.isEmpty {
+            // Sequences stay far below 10^18: more digits are refused rather than parsed into a
+            // range check the document cannot state. Checked whatever the format, used by SSE.
+            guard lastEventID.utf8.count <= 18, let resume = try Self.integer(lastEventID, "Last-Event-ID") else {
+                throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "Last-Event-ID must be a sequence number of at most 18 digits")
+            }
             // EventSource's own resume point wins.
-            after = try Self.integer(lastEventID, "Last-Event-ID") ?? after
+            if format == .sse { after = resume }
         }
         limit = try Self.integer(query.get("limit"), "limit").map(Int.init)
-        if let limit, limit < 1 || (format == .json && limit > maxPageSize) {
-            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "limit must be between 1 and \(format == .json ? maxPageSize : Int.max)")
+        if let limit, limit < 1 {
+            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "limit must be at least 1")
         }
+        // A JSON page holds at most `maxPageSize`; asking for more gets a full page (and its
+        // `next_after_sequence`), not an error.
+        if format == .json, let requested = limit { limit = min(requested, maxPageSize) }
         types = try query.get("types").map(TypeFilter.init)
     }
 
@@ -79,7 +85,8 @@ struct EventQuery: Sendable {
 
     static func integer(_ text: String?, _ name: String) throws -> Int64? {
         guard let text else { return nil }
-        guard let value = Int64(text), value >= 0 else {
+        // Digits only: `Int64.init` would also take a sign.
+        guard text.utf8.allSatisfy({ $0 &- UInt8(ascii: "0") < 10 }), let value = Int64(text) else {
             throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "\(name) must be a non-negative integer")
         }
         return value
@@ -91,21 +98,47 @@ struct TypeFilter: Sendable {
     var exact: Set<String> = []
     var prefixes: [String] = []
 
+    /// What a `types` value looks like: comma-separated items, no blanks, each an event type or
+    /// the start of one followed by `*` (ECMA and Swift regex syntax alike). The OpenAPI
+    /// document states the same, so that a schema-valid value is always accepted.
+    static let pattern = #"^([a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+|([a-z][a-z0-9_-]*\.)*([a-z][a-z0-9_-]*)?\*)(,([a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+|([a-z][a-z0-9_-]*\.)*([a-z][a-z0-9_-]*)?\*))*$"#
+    /// The longest `types` value.
+    static let maxLength = 2048
+
     init(_ text: String) throws {
-        for item in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !item.isEmpty {
+        guard text.utf8.count <= Self.maxLength else {
+            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "types is longer than \(Self.maxLength) characters")
+        }
+        guard !text.isEmpty else {
+            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "types must list at least one type")
+        }
+        for item in text.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
             // Each item must be able to match: an event type, or the start of one and `*`.
             if item.hasSuffix("*") {
-                let prefix = String(item.dropLast())
-                guard EventType.isValid(prefix + "a.a") else { throw Self.invalid(item) }
-                prefixes.append(prefix)
+                let prefix = item.dropLast()
+                let segments = prefix.hasSuffix(".") ? prefix.dropLast() : prefix
+                guard prefix.isEmpty || Self.isDotted(segments, minimumSegments: 1) else { throw Self.invalid(item) }
+                prefixes.append(String(prefix))
             } else {
-                guard EventType.isValid(item) else { throw Self.invalid(item) }
+                guard Self.isDotted(item[...], minimumSegments: 2) else { throw Self.invalid(item) }
                 exact.insert(item)
             }
         }
-        if exact.isEmpty && prefixes.isEmpty {
-            throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "types must list at least one type")
+    }
+
+    /// Segments of `[a-z][a-z0-9_-]*` joined by dots, at least `minimumSegments` of them. No
+    /// length limit: a longer type than any stored simply matches nothing.
+    static func isDotted(_ text: Substring, minimumSegments: Int) -> Bool {
+        var segments = 0
+        for segment in text.split(separator: ".", omittingEmptySubsequences: false) {
+            guard let first = segment.utf8.first, first &- UInt8(ascii: "a") < 26 else { return false }
+            let rest = segment.utf8.dropFirst()
+            guard rest.allSatisfy({ $0 &- UInt8(ascii: "a") < 26 || $0 &- UInt8(ascii: "0") < 10 || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }) else {
+                return false
+            }
+            segments += 1
         }
+        return segments >= minimumSegments
     }
 
     static func invalid(_ item: String) -> Problem {

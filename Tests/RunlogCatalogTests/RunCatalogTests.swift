@@ -19,6 +19,16 @@ enum CatalogBackend: String, CaseIterable, Sendable {
 }
 
 @Suite struct RunCatalogTests {
+    @Test func cursorsAreReadInTheirDocumentedShapeAndInTheEarlierBase64One() throws {
+        let cursor = ListCursor(createdAt: 1_733_590_000_000, id: "run_1")
+        #expect(cursor.text == "1733590000000~run_1")
+        #expect(try ListCursor(cursor.text) == cursor)
+        #expect(try ListCursor("MTIzOnJ1bl8x") == ListCursor(createdAt: 123, id: "run_1"))
+        for bad in ["", "~run_1", "12~", "12~../x", "1234567890123456789~a", "-1~a", "x"] {
+            #expect(throws: RunCatalogError.invalidCursor, "\(bad)") { try ListCursor(bad) }
+        }
+    }
+
     func withCatalog(_ backend: CatalogBackend, _ body: (any RunCatalog) async throws -> Void) async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

@@ -82,13 +82,14 @@ package struct RawConnection: Sendable {
     }
 
     /// Reads until the server closes the connection (or the receive timeout passes): what
-    /// arrived, and whether the connection was closed rather than timed out.
+    /// arrived, and whether the connection was closed rather than timed out. A reset counts
+    /// as closed: a server that closes with unread bytes from the client sends one.
     package func readToEnd() -> (bytes: [UInt8], closed: Bool) {
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {
             let count = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-            if count == 0 { return (received, true) }
+            if count == 0 || (count < 0 && errno == ECONNRESET) { return (received, true) }
             guard count > 0 else { return (received, false) }
             received.append(contentsOf: buffer[0..<count])
         }

@@ -12,13 +12,20 @@ final class PosixFile {
     let descriptor: Int32
     let path: String
     private var isLocked = false
+    /// The test tap that sees this file's changes, and its token for the file.
+    private let tap: (tap: any FileTap, token: Int)?
 
     /// Opens `path` with `flags` (and `mode` when creating).
     init(path: String, flags: Int32, mode: mode_t = 0o644) throws(SystemError) {
+        let observer = FileTaps.tap(for: path)
+        let existed = observer != nil && (flags & O_CREAT) != 0 && access(path, F_OK) == 0
         let fd = Self.retryingInterrupts { open(path, flags | O_CLOEXEC, mode) }
         guard fd >= 0 else { throw SystemError("open", path: path, errno: errno) }
         self.descriptor = fd
         self.path = path
+        self.tap = observer.map { observer in
+            (observer, observer.opened(path, created: (flags & O_CREAT) != 0 && !existed, truncated: (flags & O_TRUNC) != 0))
+        }
     }
 
     deinit {
@@ -47,6 +54,7 @@ final class PosixFile {
             guard written > 0 else {
                 throw SystemError("write", path: path, errno: written == 0 ? EIO : errno)
             }
+            tap?.tap.wrote(tap!.token, UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + written)]))
             offset += written
         }
     }
@@ -68,6 +76,7 @@ final class PosixFile {
         guard Self.retryingInterrupts({ fdatasync(descriptor) }) == 0 else {
             throw SystemError("fdatasync", path: path, errno: errno)
         }
+        tap?.tap.synchronized(tap!.token)
     }
 
     /// Makes data and metadata durable.
@@ -75,12 +84,14 @@ final class PosixFile {
         guard Self.retryingInterrupts({ fsync(descriptor) }) == 0 else {
             throw SystemError("fsync", path: path, errno: errno)
         }
+        tap?.tap.synchronized(tap!.token)
     }
 
     func truncate(to length: Int64) throws(SystemError) {
         guard Self.retryingInterrupts({ ftruncate(descriptor, off_t(length)) }) == 0 else {
             throw SystemError("ftruncate", path: path, errno: errno)
         }
+        tap?.tap.truncated(tap!.token, to: length)
     }
 
     /// Size and inode of the open file.
@@ -118,6 +129,7 @@ enum FileSystem {
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {
             prefix += "/" + component
             if mkdir(prefix, 0o755) == 0 {
+                FileTaps.tap(for: prefix)?.madeDirectory(prefix)
                 created.append(prefix)
             } else if errno != EEXIST {
                 throw SystemError("mkdir", path: prefix, errno: errno)
@@ -162,12 +174,16 @@ enum FileSystem {
         guard Glibc.rename(source, destination) == 0 else {
             throw SystemError("rename", path: "\(source) -> \(destination)", errno: errno)
         }
+        FileTaps.tap(for: source)?.renamed(source, to: destination)
     }
 
     /// Removes a file; true when it existed.
     @discardableResult
     static func removeFile(_ path: String) throws(SystemError) -> Bool {
-        if unlink(path) == 0 { return true }
+        if unlink(path) == 0 {
+            FileTaps.tap(for: path)?.removed(path)
+            return true
+        }
         if errno == ENOENT { return false }
         throw SystemError("unlink", path: path, errno: errno)
     }
@@ -201,7 +217,11 @@ enum FileSystem {
         for name in try contentsOfDirectory(path) ?? [] {
             removed += try removeTree(path + "/" + name)
         }
-        guard rmdir(path) == 0 || errno == ENOENT else { throw SystemError("rmdir", path: path, errno: errno) }
+        if rmdir(path) == 0 {
+            FileTaps.tap(for: path)?.removed(path)
+        } else if errno != ENOENT {
+            throw SystemError("rmdir", path: path, errno: errno)
+        }
         return removed
     }
 

@@ -157,6 +157,26 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Fuzzing: what arbitrary bytes are fed to (the batch parser, the query parsers, log
+        // recovery), shared by the libFuzzer binary and the corpus replay test.
+        .target(
+            name: "RunlogFuzzing",
+            dependencies: [
+                "RunlogStorage",
+                "RunlogCatalog",
+                "RunlogGateway",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The libFuzzer binary (scripts/fuzz builds it with -sanitize=fuzzer).
+        .executableTarget(
+            name: "RunlogFuzz",
+            dependencies: ["RunlogFuzzing"],
+            swiftSettings: strict
+        ),
         // A child process for the crash tests: appends until it is SIGKILLed.
         .executableTarget(
             name: "RunlogCrashHelper",
@@ -190,6 +210,7 @@ let package = Package(
                 "RunlogRuns",
                 "RunlogCatalog",
                 "RunlogStorage",
+                "RunlogFuzzing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

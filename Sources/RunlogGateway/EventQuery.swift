@@ -1,16 +1,16 @@
 import Foundation
 import HTTPTypes
-import Hummingbird
+package import Hummingbird
 import RunlogStorage
 
 /// How a reader asked for events: where to start, how many, which types, in which format.
-struct EventQuery: Sendable {
-    enum Format: Sendable { case sse, ndjson, json }
+package struct EventQuery: Sendable {
+    package enum Format: Sendable { case sse, ndjson, json }
 
-    var format: Format
+    package var format: Format
     /// Deliver events with a greater sequence.
-    var after: Int64
-    var limit: Int?
+    package var after: Int64
+    package var limit: Int?
     var types: TypeFilter?
     /// NDJSON: stay open and live.
     var follow: Bool
@@ -46,7 +46,7 @@ struct EventQuery: Sendable {
         }
     }
 
-    init(_ request: Request, maxPageSize: Int) throws {
+    package init(_ request: Request, maxPageSize: Int) throws {
         let query = request.uri.queryParameters
         format = try Self.format(of: request)
         follow = try Self.flag(query.get("follow"), "follow")
@@ -94,18 +94,18 @@ struct EventQuery: Sendable {
 }
 
 /// `types=run.*,console.line`: exact types, or prefixes ending in `*`.
-struct TypeFilter: Sendable {
+package struct TypeFilter: Sendable {
     var exact: Set<String> = []
     var prefixes: [String] = []
 
     /// What a `types` value looks like: comma-separated items, no blanks, each an event type or
     /// the start of one followed by `*` (ECMA and Swift regex syntax alike). The OpenAPI
     /// document states the same, so that a schema-valid value is always accepted.
-    static let pattern = #"^([a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+|([a-z][a-z0-9_-]*\.)*([a-z][a-z0-9_-]*)?\*)(,([a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+|([a-z][a-z0-9_-]*\.)*([a-z][a-z0-9_-]*)?\*))*$"#
+    package static let pattern = #"^([a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+|([a-z][a-z0-9_-]*\.)*([a-z][a-z0-9_-]*)?\*)(,([a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)+|([a-z][a-z0-9_-]*\.)*([a-z][a-z0-9_-]*)?\*))*$"#
     /// The longest `types` value.
-    static let maxLength = 2048
+    package static let maxLength = 2048
 
-    init(_ text: String) throws {
+    package init(_ text: String) throws {
         guard text.utf8.count <= Self.maxLength else {
             throw Problem(.badRequest, "invalid-parameter", "Invalid parameter", detail: "types is longer than \(Self.maxLength) characters")
         }

@@ -48,7 +48,11 @@ import Testing
         var random = SeededGenerator(seed: seed)
         do {
             let store = EventStore(configuration: powerLossConfiguration(root, durability), logger: quietLogger)
-            for step in 0..<60 {
+            // At least 60 appends, and on until there are changes enough for the crash points
+            // (under `none` the flushes gather appends, so fewer changes come per append).
+            var step = 0
+            while step < 60 || (model.changeCount < 2 * Self.crashPointsPerWorkload && step < 600) {
+                defer { step += 1 }
                 let run = runs[Int.random(in: 0..<runs.count, using: &random)]
                 let count = Int.random(in: 1...5, using: &random)
                 let receipt = try await store.append(try numbered(count, from: step * 10, padding: Int.random(in: 0...300, using: &random)), to: run)

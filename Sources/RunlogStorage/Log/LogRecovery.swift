@@ -1,4 +1,4 @@
-import Logging
+package import Logging
 import NIOCore
 
 #if canImport(Glibc)
@@ -8,11 +8,11 @@ import Darwin
 #endif
 
 /// What a run's `logs/` directory holds after recovery.
-struct RecoveredLog: Sendable {
+package struct RecoveredLog: Sendable {
     var exists: Bool
     var closedSegments: [ClosedSegment] = []
     var active: LogSnapshot.ActiveSegment?
-    var lastSequence: Int64 = 0
+    package var lastSequence: Int64 = 0
     /// The type of the last event, to know whether the log is closed.
     var lastEventType: String?
 }
@@ -20,11 +20,11 @@ struct RecoveredLog: Sendable {
 /// Brings a run's log directory to a consistent state on open: removes leftovers of
 /// interrupted archiving, truncates a torn or damaged tail of the active segment, and finds
 /// the last sequence, reading only the ends of files.
-enum LogRecovery {
+package enum LogRecovery {
     /// A line longer than this cannot be a valid event, so it is damage.
     static let maximumLineLength: Int64 = 8 << 20
 
-    static func recover(_ key: RunKey, directory: String, logger: Logger) throws -> RecoveredLog {
+    package static func recover(_ key: RunKey, directory: String, logger: Logger) throws -> RecoveredLog {
         guard var names = try FileSystem.contentsOfDirectory(directory) else { return RecoveredLog(exists: false) }
         names.sort()
         var closed: [ClosedSegment] = []
@@ -87,6 +87,16 @@ enum LogRecovery {
                     recovered.lastSequence = StoredLine.sequence(of: line) ?? closedLast
                     recovered.lastEventType = StoredLine.type(of: line).map { String(decoding: line[$0], as: UTF8.self) }
                 }
+                // A damaged log whose last line goes back (1, 2, 3, 2) must not hand out a
+                // sequence it already holds: the log continues after the larger of its last two.
+                // Nothing is cut (the line may be the true one); `runlog verify` reports it.
+                if let previous = try sequenceOfLine(before: length - 1 - Int64(lastLine.count), in: file), previous >= recovered.lastSequence {
+                    logger.error(
+                        "the last line of an event log does not continue the line before it",
+                        metadata: ["path": "\(path)", "last_sequence": "\(recovered.lastSequence)", "previous_sequence": "\(previous)"]
+                    )
+                    recovered.lastSequence = previous
+                }
             }
             recovered.active = .init(firstSequence: first, readableLength: length, inode: inode)
         }
@@ -130,6 +140,15 @@ enum LogRecovery {
             )
         }
         return (cut, lastLine)
+    }
+
+    /// The sequence of the valid line that ends just before `start`, if there is one.
+    static func sequenceOfLine(before start: Int64, in file: PosixFile) throws -> Int64? {
+        guard start > 0 else { return nil }
+        let previousStart = (try BackwardScanner.previousNewline(in: file, before: start - 1)).map { $0 + 1 } ?? 0
+        guard start - 1 - previousStart <= maximumLineLength else { return nil }
+        let previous = try BackwardScanner.read(file, previousStart..<(start - 1))
+        return previous.withUnsafeBytes { StoredLine.isValid($0) ? StoredLine.sequence(of: $0) : nil }
     }
 
     /// The type of the last event of a closed segment (streamed when gzipped); `snapshot` holds just that segment.

@@ -39,9 +39,9 @@ struct GatewayBenchmark: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Also measure single appends and fan-out against servers that store nothing (baseline-server).")
     var baselines = true
 
-    enum Part: String, ExpressibleByArgument, CaseIterable { case appends, downloads, fanout }
+    enum Part: String, ExpressibleByArgument, CaseIterable { case appends, downloads, fanout, slowloris }
 
-    @Option(help: "Which measurements to run (appends, downloads, fanout); all by default.")
+    @Option(help: "Which measurements to run (appends, downloads, fanout, slowloris); all by default.")
     var only: [Part] = Part.allCases
 
     func run() async throws {
@@ -57,6 +57,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
         if only.contains(.appends) { try await appends(server: server, group: group) }
         if only.contains(.downloads) { try await downloads(server: server, group: group) }
         if only.contains(.fanout) { try await fanOut(server: server, group: group) }
+        if only.contains(.slowloris) { try await slowloris(group: group) }
     }
 
     // MARK: Appends

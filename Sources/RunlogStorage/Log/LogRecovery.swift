@@ -71,7 +71,7 @@ package enum LogRecovery {
         if hasActive {
             let path = directory + "/" + SegmentName.activeFileName
             let file = try PosixFile(path: path, flags: O_RDWR)
-            let (length, lastLine) = try repairTail(of: file, logger: logger)
+            let (length, lastLine, repaired) = try repairTail(of: file, logger: logger)
             let inode = try file.status().inode
             var first = closedLast + 1
             if let lastLine {
@@ -87,15 +87,22 @@ package enum LogRecovery {
                     recovered.lastSequence = StoredLine.sequence(of: line) ?? closedLast
                     recovered.lastEventType = StoredLine.type(of: line).map { String(decoding: line[$0], as: UTF8.self) }
                 }
-                // A damaged log whose last line goes back (1, 2, 3, 2) must not hand out a
-                // sequence it already holds: the log continues after the larger of its last two.
-                // Nothing is cut (the line may be the true one); `runlog verify` reports it.
-                if let previous = try sequenceOfLine(before: length - 1 - Int64(lastLine.count), in: file), previous >= recovered.lastSequence {
-                    logger.error(
-                        "the last line of an event log does not continue the line before it",
-                        metadata: ["path": "\(path)", "last_sequence": "\(recovered.lastSequence)", "previous_sequence": "\(previous)"]
-                    )
-                    recovered.lastSequence = previous
+                // A damaged log must not hand out a sequence it already holds: when the tail was
+                // cut or the last line does not continue the one before it (1, 2, 3, 2), the
+                // log continues after the largest sequence in the segment. Nothing more is cut
+                // (the odd line may be the true one); `runlog verify` reports the damage.
+                let previous = try sequenceOfLine(before: length - 1 - Int64(lastLine.count), in: file)
+                // (A last line with nothing before it continues the closed segments.)
+                let continues = previous.map { $0 + 1 == recovered.lastSequence } ?? (length == Int64(lastLine.count) + 1)
+                if repaired || !continues {
+                    let largest = try largestSequence(in: file, length: length)
+                    if largest > recovered.lastSequence {
+                        logger.error(
+                            "an event log's last line is not its largest sequence: continuing after the largest",
+                            metadata: ["path": "\(path)", "last_line_sequence": "\(recovered.lastSequence)", "largest_sequence": "\(largest)"]
+                        )
+                        recovered.lastSequence = largest
+                    }
                 }
             }
             recovered.active = .init(firstSequence: first, readableLength: length, inode: inode)
@@ -107,8 +114,8 @@ package enum LogRecovery {
     }
 
     /// Truncates whatever follows the last valid line (a torn write, or garbage left by a crash)
-    /// and returns the file's new length and that last line.
-    static func repairTail(of file: PosixFile, logger: Logger) throws -> (length: Int64, lastLine: [UInt8]?) {
+    /// and returns the file's new length, that last line, and whether anything was cut.
+    static func repairTail(of file: PosixFile, logger: Logger) throws -> (length: Int64, lastLine: [UInt8]?, repaired: Bool) {
         let size = try file.status().size
         var cut = size
         var lastLine: [UInt8]?
@@ -139,7 +146,34 @@ package enum LogRecovery {
                 ]
             )
         }
-        return (cut, lastLine)
+        return (cut, lastLine, cut < size)
+    }
+
+    /// The largest sequence of the valid lines in the first `length` bytes of `file`: a whole
+    /// read of the segment, done only for a damaged one.
+    static func largestSequence(in file: PosixFile, length: Int64) throws -> Int64 {
+        var largest: Int64 = 0
+        var pending: [UInt8] = []
+        var offset: Int64 = 0
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        func take(_ line: ArraySlice<UInt8>) {
+            Array(line).withUnsafeBytes { bytes in
+                if StoredLine.isValid(bytes), let sequence = StoredLine.sequence(of: bytes) { largest = max(largest, sequence) }
+            }
+        }
+        while offset < length {
+            let count = try buffer.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<Int(min(Int64($0.count), length - offset))]), at: offset) }
+            guard count > 0 else { break }
+            offset += Int64(count)
+            pending += buffer[0..<count]
+            var start = pending.startIndex
+            while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                if newline - start <= Int(maximumLineLength) { take(pending[start..<newline]) }
+                start = newline + 1
+            }
+            pending.removeFirst(start - pending.startIndex)
+        }
+        return largest
     }
 
     /// The sequence of the valid line that ends just before `start`, if there is one.

@@ -72,6 +72,8 @@ package enum FuzzTarget: String, CaseIterable, Sendable {
         let key = try! RunKey(workspace: "ws", run: "run")
         let directory = EventStoreConfiguration(root: root).logDirectory(for: key)
         let active = directory + "/events.ndjson"
+        // Best effort: the next input overwrites the same files whether or not this removal
+        // worked, and a failure here is no finding.
         defer { try? FileManager.default.removeItem(atPath: root) }
         try! FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var content = Array(Self.validLines.utf8)

@@ -61,15 +61,7 @@ extension GatewayBenchmark {
     }
 
     private static func openTrickle(port: Int) throws -> Int32 {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard descriptor >= 0, connected == 0, send("GET /healthz HTTP/1.1\r\nHost: bench\r\n", on: descriptor) else {
+        guard let descriptor = ServedProcess.connectToLoopback(port: port), send("GET /healthz HTTP/1.1\r\nHost: bench\r\n", on: descriptor) else {
             throw LoadConnection.Failure(description: "could not open a trickling connection: errno \(errno)")
         }
         return descriptor

@@ -25,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // The shared catalog of several nodes: PostgreSQL, with postgres-nio's bounded pool.
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.0"),
+        // TLS for PostgreSQL connections (sslmode), as postgres-nio takes it.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         // HTTP field and status types, as Hummingbird's API has them.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
@@ -53,11 +57,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Run metadata in SQLite (GRDB). Knows nothing of log files.
+        // Run metadata in SQLite (GRDB, the embedded default) or PostgreSQL (postgres-nio, shared
+        // by several nodes). Knows nothing of log files.
         .target(
             name: "RunlogCatalog",
             dependencies: [
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
@@ -259,6 +269,7 @@ let package = Package(
                 "RunlogTestSupport",
                 "RunlogCatalog",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: strict
         ),

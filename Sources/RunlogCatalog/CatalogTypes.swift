@@ -5,6 +5,9 @@ package enum RunCatalogError: Error, Equatable, CustomStringConvertible {
     case invalidCursor
     /// The database could not write for want of space (the reason, for the server's log).
     case outOfSpace(String)
+    /// The database cannot be reached or did not answer in time (the reason, for the server's
+    /// log); trying again later can work.
+    case unavailable(String)
 
     package var description: String {
         switch self {
@@ -12,6 +15,7 @@ package enum RunCatalogError: Error, Equatable, CustomStringConvertible {
         case .runNotFound(let workspace, let run): return "run \(workspace)/\(run) does not exist"
         case .invalidCursor: return "the cursor is not one this server issued"
         case .outOfSpace(let reason): return "the catalog has no space left: \(reason)"
+        case .unavailable(let reason): return "the catalog is unavailable: \(reason)"
         }
     }
 }

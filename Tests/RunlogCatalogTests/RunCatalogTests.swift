@@ -5,19 +5,6 @@ import Testing
 
 @testable import RunlogCatalog
 
-/// Every catalog backend; each test of the shared suite runs against all of them.
-enum CatalogBackend: String, CaseIterable, Sendable {
-    case sqliteFile
-    case sqliteInMemory
-
-    func open(in directory: String) throws -> any RunCatalog {
-        switch self {
-        case .sqliteFile: return try SQLiteRunCatalog(path: directory + "/catalog.sqlite")
-        case .sqliteInMemory: return try SQLiteRunCatalog(database: DatabaseQueue())
-        }
-    }
-}
-
 @Suite struct RunCatalogTests {
     @Test func cursorsAreReadInTheirDocumentedShapeAndInTheEarlierBase64One() throws {
         let cursor = ListCursor(createdAt: 1_733_590_000_000, id: "run_1")
@@ -29,20 +16,8 @@ enum CatalogBackend: String, CaseIterable, Sendable {
         }
     }
 
-    func withCatalog(_ backend: CatalogBackend, _ body: (any RunCatalog) async throws -> Void) async throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let catalog = try backend.open(in: directory.path)
-        try await body(catalog)
-        try await catalog.close()
-    }
-
-    func record(_ id: String, createdAt: Int64, status: RunStatus = .queued, configuration: String? = nil, workspace: String = "ws_1") -> RunRecord {
-        RunRecord(workspaceID: workspace, id: id, configurationID: configuration, status: status, createdAt: createdAt, eventsPath: "workspaces/\(workspace)/runs/\(id)/logs")
-    }
-
     @Test(arguments: CatalogBackend.allCases) func createsAndRefusesADuplicateID(_ backend: CatalogBackend) async throws {
-        try await withCatalog(backend) { catalog in
+        try await backend.withCatalog { catalog in
             try await catalog.create(record("run_1", createdAt: 1000))
             await #expect(throws: RunCatalogError.runExists(workspace: "ws_1", run: "run_1")) {
                 try await catalog.create(record("run_1", createdAt: 2000))
@@ -55,7 +30,7 @@ enum CatalogBackend: String, CaseIterable, Sendable {
     }
 
     @Test(arguments: CatalogBackend.allCases) func listsNewestFirstWithKeysetPaginationThroughTies(_ backend: CatalogBackend) async throws {
-        try await withCatalog(backend) { catalog in
+        try await backend.withCatalog { catalog in
             // 25 runs, five per created_at value: ties must neither repeat nor vanish across pages.
             var expected: [String] = []
             for index in 0..<25 {
@@ -84,7 +59,7 @@ enum CatalogBackend: String, CaseIterable, Sendable {
     }
 
     @Test(arguments: CatalogBackend.allCases) func filtersByStatusConfigurationAndTime(_ backend: CatalogBackend) async throws {
-        try await withCatalog(backend) { catalog in
+        try await backend.withCatalog { catalog in
             try await catalog.create(record("a", createdAt: 100, status: .queued, configuration: "build"))
             try await catalog.create(record("b", createdAt: 200, status: .running, configuration: "build"))
             try await catalog.create(record("c", createdAt: 300, status: .failed, configuration: "deploy"))
@@ -100,7 +75,7 @@ enum CatalogBackend: String, CaseIterable, Sendable {
     }
 
     @Test(arguments: CatalogBackend.allCases) func refusesACursorItDidNotIssue(_ backend: CatalogBackend) async throws {
-        try await withCatalog(backend) { catalog in
+        try await backend.withCatalog { catalog in
             await #expect(throws: RunCatalogError.invalidCursor) {
                 _ = try await catalog.list(workspace: "ws_1", limit: 5, cursor: "not-a-cursor!")
             }
@@ -108,7 +83,7 @@ enum CatalogBackend: String, CaseIterable, Sendable {
     }
 
     @Test(arguments: CatalogBackend.allCases) func progressNeverOverwritesATerminalRow(_ backend: CatalogBackend) async throws {
-        try await withCatalog(backend) { catalog in
+        try await backend.withCatalog { catalog in
             try await catalog.create(record("live", createdAt: 1))
             try await catalog.create(record("done", createdAt: 2, status: .succeeded))
             try await catalog.record([
@@ -121,7 +96,7 @@ enum CatalogBackend: String, CaseIterable, Sendable {
     }
 
     @Test func listingUsesTheIndexesNotAScan() async throws {
-        try await withCatalog(.sqliteFile) { catalog in
+        try await CatalogBackend.sqliteFile.withCatalog { catalog in
             let plans = try await #require(catalog as? SQLiteRunCatalog).database.read { db -> [String] in
                 try [
                     "SELECT * FROM runs WHERE workspace_id = 'w' ORDER BY created_at DESC, id DESC LIMIT 5",

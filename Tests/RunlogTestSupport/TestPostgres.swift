@@ -1,0 +1,107 @@
+import Foundation
+package import RunlogCatalog
+import Synchronization
+import Testing
+
+/// PostgreSQL for the tests: a fresh database per test on the server `scripts/test` starts
+/// (`RUNLOG_TEST_POSTGRES_URL`), and private servers that a test may stop, kill and restart.
+package enum TestPostgres {
+    /// Why a PostgreSQL test cannot run; it fails with this rather than skip.
+    package struct Unavailable: Error, CustomStringConvertible {
+        package var description: String
+    }
+
+    /// The shared server's URL.
+    package static func serverURL() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["RUNLOG_TEST_POSTGRES_URL"], !url.isEmpty else {
+            throw Unavailable(description: "RUNLOG_TEST_POSTGRES_URL is not set: run the tests with scripts/test, which starts a throwaway PostgreSQL")
+        }
+        return url
+    }
+
+    /// Runs `body` with a database of its own on the shared server, dropped afterwards.
+    package static func withDatabase<T>(_ body: (PostgresLocation) async throws -> T) async throws -> T {
+        let server = try serverURL()
+        let name = "runlog_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await psql(server, "CREATE DATABASE \(name)")
+        var location = try PostgresLocation(url: server)
+        location.database = name
+        let result: Result<T, any Error>
+        do {
+            result = .success(try await body(location))
+        } catch {
+            result = .failure(error)
+        }
+        try await psql(server, "DROP DATABASE \(name) WITH (FORCE)")
+        return try result.get()
+    }
+
+    /// Runs one SQL statement with `psql`, failing with what it printed.
+    package static func psql(_ url: String, _ sql: String) async throws {
+        let result = try await ChildProcess.run("/usr/bin/psql", [url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        guard result.status == 0 else { throw Unavailable(description: "psql \(sql): \(result.error)") }
+    }
+
+    /// The repository's `scripts/postgres`.
+    static var script: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("scripts/postgres").path
+    }
+}
+
+/// A PostgreSQL server of one test's own (`scripts/postgres` in a temporary directory), to stop,
+/// kill and restart at will. ``remove()`` stops it and deletes its files.
+package final class PrivatePostgres: Sendable {
+    private let directory = TemporaryDirectory()
+    private let running = Mutex(false)
+    /// Its URL (database `postgres`).
+    package let url: String
+
+    /// Creates and starts the server.
+    package init() async throws {
+        url = try await Self.script("start", directory.path)
+        running.withLock { $0 = true }
+    }
+
+    package var location: PostgresLocation {
+        get throws { try PostgresLocation(url: url) }
+    }
+
+    /// Stops the server (fast shutdown: clients are disconnected).
+    package func stop() async throws {
+        _ = try await Self.script("stop", directory.path)
+        running.withLock { $0 = false }
+    }
+
+    /// SIGKILLs the server, as a crash would.
+    package func kill() async throws {
+        _ = try await Self.script("kill", directory.path)
+        running.withLock { $0 = false }
+    }
+
+    /// Starts it again on the same port and data.
+    package func start() async throws {
+        _ = try await Self.script("start", directory.path)
+        running.withLock { $0 = true }
+    }
+
+    /// Stops the server if it runs and removes its files.
+    package func remove() async {
+        if running.withLock({ $0 }) {
+            do {
+                try await stop()
+            } catch {
+                Issue.record("could not stop the test's PostgreSQL: \(error)")
+            }
+        }
+        directory.remove()
+    }
+
+    private static func script(_ command: String, _ directory: String) async throws -> String {
+        let result = try await ChildProcess.run(TestPostgres.script, [command, directory])
+        guard result.status == 0 else {
+            throw TestPostgres.Unavailable(description: "scripts/postgres \(command) failed: \(result.error)")
+        }
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

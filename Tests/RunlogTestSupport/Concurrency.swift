@@ -28,3 +28,15 @@ package func waitUntil(_ what: String, within limit: Duration = .seconds(30), _ 
         await Task.yield()
     }
 }
+
+/// Polls an asynchronous `condition` (a query, a request) every `interval` until it holds;
+/// throws ``WaitTimedOut`` naming `what` after `limit`.
+package func waitUntil(
+    _ what: String, within limit: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + limit
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw WaitTimedOut(description: "waited \(limit) for \(what)") }
+        try await Task.sleep(for: interval)
+    }
+}

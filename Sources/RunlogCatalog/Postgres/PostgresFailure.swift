@@ -21,6 +21,10 @@ enum PostgresFailure {
         switch error {
         case let error as RunCatalogError:
             return error
+        case let error as PostgresTransactionError:
+            // What went wrong first decides; a failed rollback after it only ends the connection.
+            guard let cause = error.beginError ?? error.closureError ?? error.commitError ?? error.rollbackError else { return error }
+            return map(cause)
         case let error as PSQLError:
             if let state = error.serverInfo?[.sqlState] {
                 let message = error.serverInfo?[.message] ?? ""

@@ -87,7 +87,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         defer { withExtendedLifetime(lock) {} }
         // Closed once every service has stopped: the last progress is written by then.
-        try await options.withCatalog { catalog in
+        let catalogLocation = try options.catalogLocation
+        try await options.withCatalog(logger: logger) { catalog in
+            logger.info("catalog open", metadata: ["catalog": "\(catalogLocation)"])
             let metrics = GatewayMetrics(droppedLogLines: { output.droppedLines })
             let store = EventStore(configuration: options.storeConfiguration, logger: logger, metricsFactory: metrics.factory)
             let runs = RunService(

@@ -30,8 +30,23 @@ struct StorageOptions: ParsableArguments {
     @Option(help: "Largest accepted event, like 1MiB (env RUNLOG_MAX_EVENT_SIZE).")
     var maxEventSize: ByteSize = environment("MAX_EVENT_SIZE", as: ByteSize.init(argument:)) ?? ByteSize(bytes: 1 << 20)
 
+    @Option(help: "sqlite (the default: <storage>/catalog.sqlite) or postgres://user[:password]@host[:port]/db[?sslmode=...] (env RUNLOG_CATALOG).")
+    var catalog: String? = environment("CATALOG")
+
     func validate() throws {
         try EnvironmentDefaults.check()
+        _ = try catalogLocation
+    }
+
+    /// Where the catalog is, as `--catalog` says.
+    var catalogLocation: CatalogLocation {
+        get throws {
+            do {
+                return try CatalogLocation(catalog, storageRoot: storage)
+            } catch {
+                throw CommandFailure(description: error.description)
+            }
+        }
     }
 
     var storeConfiguration: EventStoreConfiguration {
@@ -45,11 +60,16 @@ struct StorageOptions: ParsableArguments {
         return configuration
     }
 
-    /// Opens the store, runs `body`, and always shuts the store down (flushing what is buffered).
-    func withStore<T>(_ body: (EventStore) async throws -> T) async throws -> T {
+    /// The logger of commands that print their own results: warnings and worse only.
+    static var quietLogger: Logger {
         var logger = Logger(label: "runlog")
         logger.logLevel = .warning
-        let store = EventStore(configuration: storeConfiguration, logger: logger)
+        return logger
+    }
+
+    /// Opens the store, runs `body`, and always shuts the store down (flushing what is buffered).
+    func withStore<T>(_ body: (EventStore) async throws -> T) async throws -> T {
+        let store = EventStore(configuration: storeConfiguration, logger: Self.quietLogger)
         do {
             let result = try await body(store)
             await store.shutdown()
@@ -62,9 +82,6 @@ struct StorageOptions: ParsableArguments {
 }
 
 extension StorageOptions {
-    /// The catalog under the storage root.
-    var catalogPath: String { storage + "/catalog.sqlite" }
-
     /// The lock that makes `serve` the storage root's one writer, held while it runs.
     var writerLockPath: String { storage + "/.writer.lock" }
 
@@ -90,20 +107,23 @@ extension StorageOptions {
 
     /// Opens the catalog, runs `body` with it and closes it, whatever `body` did (a failure to
     /// close is a warning on stderr, not the command's failure). With `mustExist`, a storage
-    /// root without a catalog is refused rather than given an empty one.
-    func withCatalog<T>(mustExist: Bool = false, _ body: (any RunCatalog) async throws -> T) async throws -> T {
-        if mustExist {
-            guard FileManager.default.fileExists(atPath: catalogPath) else {
-                throw CommandFailure(description: "no catalog at \(catalogPath): is --storage the server's storage root?")
+    /// root without a SQLite catalog is refused rather than given an empty one.
+    func withCatalog<T>(mustExist: Bool = false, logger: Logger? = nil, _ body: (any RunCatalog) async throws -> T) async throws -> T {
+        let location = try catalogLocation
+        if case .sqlite(let path) = location {
+            if mustExist {
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw CommandFailure(description: "no catalog at \(path): is --storage the server's storage root?")
+                }
+            } else {
+                try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
             }
-        } else {
-            try FileManager.default.createDirectory(atPath: storage, withIntermediateDirectories: true)
         }
         let catalog: any RunCatalog
         do {
-            catalog = try SQLiteRunCatalog(path: catalogPath)
+            catalog = try await location.open(logger: logger ?? Self.quietLogger)
         } catch {
-            throw CommandFailure(description: "cannot open the catalog \(catalogPath): \(error)")
+            throw CommandFailure(description: "cannot open the catalog \(location): \(error)")
         }
         let result: Result<T, any Error>
         do {
@@ -124,9 +144,7 @@ extension StorageOptions {
     func withRuns<T>(_ body: (RunService) async throws -> T) async throws -> T {
         try await withCatalog { catalog in
             try await withStore { store in
-                var logger = Logger(label: "runlog")
-                logger.logLevel = .warning
-                let runs = RunService(store: store, catalog: catalog, logger: logger)
+                let runs = RunService(store: store, catalog: catalog, logger: Self.quietLogger)
                 let result = try await body(runs)
                 try await runs.flushProgress()
                 return result

@@ -1,4 +1,5 @@
 import Foundation
+package import Logging
 
 /// Where the catalog lives, as `--catalog` (or `RUNLOG_CATALOG`) names it: nothing or `sqlite`
 /// for the embedded default under the storage root, or a `postgres://` URL for a catalog
@@ -106,5 +107,16 @@ package struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     package var description: String {
         let hostPart = host.contains(":") ? "[\(host)]" : host
         return "postgres://\(user)@\(hostPart):\(port)/\(database)?sslmode=\(sslMode.rawValue)"
+    }
+}
+
+extension CatalogLocation {
+    /// Opens the catalog here: SQLite creates and migrates its file; PostgreSQL connects
+    /// (failing with the reason when it cannot) and migrates.
+    package func open(logger: Logger) async throws -> any RunCatalog {
+        switch self {
+        case .sqlite(let path): return try SQLiteRunCatalog(path: path)
+        case .postgres(let location): return try await PostgresRunCatalog.open(location, logger: logger)
+        }
     }
 }

@@ -70,8 +70,20 @@ package struct Problem: HTTPResponseError, Equatable, CustomStringConvertible {
         case .catalog(let reason):
             return Problem(.internalServerError, "catalog-error", "Catalog error", detail: "the run catalog failed; the request id is in the server's log", cause: reason)
         case .outOfSpace(let reason): return .insufficientStorage(cause: reason)
+        case .catalogUnavailable(let reason):
+            var problem = Problem(
+                .serviceUnavailable, "catalog-unavailable", "Catalog unavailable",
+                detail: "the run catalog's database does not answer; retry after Retry-After seconds (a retried append is safe when its events carry event_id)",
+                cause: reason
+            )
+            problem.extraHeaders[.retryAfter] = "\(Self.catalogRetryAfterSeconds)"
+            return problem
         }
     }
+
+    /// `Retry-After` of a 503 for an unavailable catalog: long enough not to hammer a
+    /// restarting database, short enough that clients are back soon after it is.
+    static let catalogRetryAfterSeconds = 5
 
     static func from(_ error: StorageError) -> Problem {
         switch error {

@@ -16,6 +16,9 @@ package enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The catalog, or the health probe, could not write for want of space (the reason, for
     /// the server's log). The store's own writes say ``StorageError/outOfSpace(_:)``.
     case outOfSpace(String)
+    /// The catalog's database cannot be reached or did not answer in time (the reason, for the
+    /// server's log); the same request can work later.
+    case catalogUnavailable(String)
 
     package var description: String {
         switch self {
@@ -27,6 +30,7 @@ package enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
         case .storage(let error): return error.description
         case .catalog(let reason): return "catalog: \(reason)"
         case .outOfSpace(let reason): return "no space left: \(reason)"
+        case .catalogUnavailable(let reason): return "the catalog is unavailable: \(reason)"
         }
     }
 
@@ -35,6 +39,7 @@ package enum RunError: Error, Sendable, Equatable, CustomStringConvertible {
         case let error as RunError: self = error
         case let error as StorageError: self = .storage(error)
         case RunCatalogError.outOfSpace(let reason): self = .outOfSpace(reason)
+        case RunCatalogError.unavailable(let reason): self = .catalogUnavailable(reason)
         default: self = .catalog("\(error)")
         }
     }

@@ -49,6 +49,12 @@ package final class RunService: Service, Sendable {
         init(builder: SummaryBuilder, status: RunStatus, at now: ContinuousClock.Instant) {
             state = Mutex(State(builder: builder, status: status, lastActivity: now))
         }
+
+        /// The summary of a run whose log holds `run.completed` but whose row is not terminal
+        /// yet (its catalog write failed); nil otherwise.
+        var pendingCompletion: SummaryBuilder? {
+            state.withLock { $0.builder.completion == nil ? nil : $0.builder }
+        }
     }
 
     /// - Parameters:
@@ -174,7 +180,12 @@ package final class RunService: Service, Sendable {
         let appendedAt = now()
         liveRun.state.withLock { $0.lastActivity = max($0.lastActivity, appendedAt) }
         let receipt = try await storeAppend(batch, to: key, expectedLastSequence: expectedLastSequence)
-        guard let first = receipt.firstSequence else { return receipt }
+        guard let first = receipt.firstSequence else {
+            // All repeats: perhaps the retry of a completion whose row could not be written
+            // (the catalog was unavailable). The retry finishes it, as the producer expects.
+            if let pending = liveRun.pendingCompletion { try await complete(key, builder: pending) }
+            return receipt
+        }
 
         // Fold the new events (not the duplicates) into the live summary.
         let createdAt = receipt.createdAt?.millisecondsSinceEpoch ?? 0
@@ -272,12 +283,18 @@ package final class RunService: Service, Sendable {
 
     // MARK: Progress and reconciliation
 
-    /// Writes the counts and summary of every live run that changed, in one transaction.
+    /// Writes the counts and summary of every live run that changed, in one transaction, and
+    /// completes the rows of runs whose completion could not be written when it was appended.
     package func flushProgress() async throws(RunError) {
+        let pending = live.withLock { runs in runs.compactMap { key, run in run.pendingCompletion.map { (key, $0) } } }
+        for (key, builder) in pending {
+            try await complete(key, builder: builder)
+            logger.notice("completed a run whose completion had not reached the catalog", metadata: ["run": "\(key)"])
+        }
         let changed = live.withLock { runs in
             runs.compactMap { key, run -> RunProgress? in
                 run.state.withLock { state in
-                    guard state.dirty else { return nil }
+                    guard state.dirty, state.builder.completion == nil else { return nil }
                     state.dirty = false
                     let builder = state.builder
                     return RunProgress(

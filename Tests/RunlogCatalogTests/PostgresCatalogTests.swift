@@ -76,7 +76,7 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(5))
     }
 
-    @Test(.timeLimit(.minutes(2))) func aServerThatGoesAwayMakesTheCatalogUnavailableUntilItReturns() async throws {
+    @Test(.slow, .timeLimit(.minutes(2))) func aServerThatGoesAwayMakesTheCatalogUnavailableUntilItReturns() async throws {
         let server = try await PrivatePostgres()
         do {
             let catalog = try await PostgresRunCatalog.open(try server.location, logger: quietLogger, timeout: .seconds(2))

@@ -279,6 +279,7 @@ let package = Package(
             dependencies: [
                 "RunlogTestSupport",
                 "RunlogStorage",
+                "RunlogCatalog",
                 // Built for the tests, which run it as a child process.
                 "RunlogCLI",
             ],

@@ -9,6 +9,6 @@ struct Runlog: AsyncParsableCommand {
         commandName: "runlog",
         abstract: "A file-first event store for runs.",
         version: Gateway.version,
-        subcommands: [ServeCommand.self, AppendCommand.self, ReadCommand.self, ArchiveCommand.self, VerifyCommand.self, RetentionCommand.self, TokenCommand.self]
+        subcommands: [ServeCommand.self, AppendCommand.self, ReadCommand.self, ArchiveCommand.self, VerifyCommand.self, RetentionCommand.self, CatalogCommand.self, TokenCommand.self]
     )
 }

@@ -109,7 +109,11 @@ extension StorageOptions {
     /// close is a warning on stderr, not the command's failure). With `mustExist`, a storage
     /// root without a SQLite catalog is refused rather than given an empty one.
     func withCatalog<T>(mustExist: Bool = false, logger: Logger? = nil, _ body: (any RunCatalog) async throws -> T) async throws -> T {
-        let location = try catalogLocation
+        try await withCatalog(at: try catalogLocation, mustExist: mustExist, logger: logger, body)
+    }
+
+    /// ``withCatalog(mustExist:logger:_:)`` for a catalog other than `--catalog`.
+    func withCatalog<T>(at location: CatalogLocation, mustExist: Bool = false, logger: Logger? = nil, _ body: (any RunCatalog) async throws -> T) async throws -> T {
         if case .sqlite(let path) = location {
             if mustExist {
                 guard FileManager.default.fileExists(atPath: path) else {

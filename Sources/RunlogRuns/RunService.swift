@@ -410,7 +410,7 @@ package final class RunService: Service, Sendable {
         live.withLock { $0[key] = nil }
     }
 
-    private func fetch(_ key: RunKey) async throws(RunError) -> RunRecord? {
+    func fetch(_ key: RunKey) async throws(RunError) -> RunRecord? {
         do {
             return try await catalog.run(workspace: key.workspaceID, id: key.runID)
         } catch {

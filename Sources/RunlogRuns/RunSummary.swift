@@ -68,7 +68,7 @@ package struct SummaryBuilder: Sendable {
     private var countsByType: [String: Int64] = [:]
     private var firstSequence: Int64?
     private var lastSequence: Int64?
-    private var firstEventAt: Int64?
+    package private(set) var firstEventAt: Int64?
     private var lastEventAt: Int64?
     package private(set) var startedAt: Int64?
     package private(set) var completion: Completion?

@@ -193,6 +193,27 @@ public final class EventStore: Service, Sendable {
         }
     }
 
+    /// Every run with a log directory under the root (`workspaces/<ws>/runs/<run>/logs`), in
+    /// (workspace, run) order by bytes: what the files alone say exists. Directories whose
+    /// names are not valid ids are left out.
+    package func storedRuns() async throws(StorageError) -> [RunKey] {
+        let configuration = configuration
+        let root = configuration.root
+        return try await runBlocking {
+            var keys: [RunKey] = []
+            for workspace in try FileSystem.contentsOfDirectory(root + "/workspaces") ?? [] {
+                for run in try FileSystem.contentsOfDirectory("\(root)/workspaces/\(workspace)/runs") ?? [] {
+                    guard let key = try? RunKey(workspace: workspace, run: run), FileSystem.exists(configuration.logDirectory(for: key)) else { continue }
+                    keys.append(key)
+                }
+            }
+            return keys.sorted { lhs, rhs in
+                lhs.workspaceID == rhs.workspaceID
+                    ? lhs.runID.utf8.lexicographicallyPrecedes(rhs.runID.utf8) : lhs.workspaceID.utf8.lexicographicallyPrecedes(rhs.workspaceID.utf8)
+            }
+        }
+    }
+
     /// Checks a run's files without changing them (see ``LogInspector``).
     package func inspect(_ key: RunKey) async throws(StorageError) -> LogInspector.Report {
         let root = configuration.root

@@ -5,6 +5,7 @@ import RunlogCatalog
 import RunlogRetention
 import RunlogRuns
 import RunlogStorage
+import RunlogTestSupport
 import Synchronization
 import Testing
 
@@ -34,10 +35,12 @@ final class Fixture: @unchecked Sendable {
     let clock = ManualClock(today)
     let segmentBytes: Int64
     private(set) var store: EventStore
+    /// Where the catalog is, the same across ``reopen()``.
+    let place: TestCatalogPlace
     private(set) var catalog: any RunCatalog
     private(set) var runs: RunService
 
-    init(root: String? = nil, segmentBytes: Int64 = 8 * 1024) throws {
+    init(root: String? = nil, segmentBytes: Int64 = 8 * 1024, catalog backend: TestCatalogBackend = .sqlite) async throws {
         if let root {
             self.root = root
         } else {
@@ -47,7 +50,8 @@ final class Fixture: @unchecked Sendable {
             self.root = String(cString: template.withUnsafeBufferPointer { $0.baseAddress! })
         }
         self.segmentBytes = segmentBytes
-        (store, catalog, runs) = try Self.open(root: self.root, segmentBytes: segmentBytes, clock: clock)
+        place = try await TestCatalogPlace.make(backend, root: self.root)
+        (store, catalog, runs) = try await Self.open(root: self.root, segmentBytes: segmentBytes, clock: clock, place: place)
     }
 
     static func storeConfiguration(root: String, segmentBytes: Int64) -> EventStoreConfiguration {
@@ -58,9 +62,9 @@ final class Fixture: @unchecked Sendable {
         return configuration
     }
 
-    private static func open(root: String, segmentBytes: Int64, clock: ManualClock) throws -> (EventStore, any RunCatalog, RunService) {
+    private static func open(root: String, segmentBytes: Int64, clock: ManualClock, place: TestCatalogPlace) async throws -> (EventStore, any RunCatalog, RunService) {
         let store = EventStore(configuration: storeConfiguration(root: root, segmentBytes: segmentBytes), logger: quietLogger, wallClock: { clock.read() })
-        let catalog = try SQLiteRunCatalog(path: root + "/catalog.sqlite")
+        let catalog = try await place.open()
         let runs = RunService(store: store, catalog: catalog, logger: quietLogger, wallClock: { clock.read() })
         return (store, catalog, runs)
     }
@@ -120,7 +124,7 @@ final class Fixture: @unchecked Sendable {
     func reopen() async throws {
         await store.shutdown()
         try await catalog.close()
-        (store, catalog, runs) = try Self.open(root: root, segmentBytes: segmentBytes, clock: clock)
+        (store, catalog, runs) = try await Self.open(root: root, segmentBytes: segmentBytes, clock: clock, place: place)
     }
 
     func close() async throws {
@@ -129,15 +133,10 @@ final class Fixture: @unchecked Sendable {
     }
 
     func remove() {
+        place.drop()
         removeTree(root)
     }
 }
-
-let quietLogger: Logger = {
-    var logger = Logger(label: "runlog.test")
-    logger.logLevel = .critical
-    return logger
-}()
 
 /// The names in a directory, sorted; none when it does not exist.
 func names(in directory: String) -> [String] {
@@ -158,9 +157,9 @@ func removeTree(_ path: String) {
     }
 }
 
-/// Runs `body` with a fresh fixture, then closes and removes it.
-func withFixture(segmentBytes: Int64 = 8 * 1024, _ body: (Fixture) async throws -> Void) async throws {
-    let fixture = try Fixture(segmentBytes: segmentBytes)
+/// Runs `body` with a fresh fixture (its catalog on `backend`), then closes and removes it.
+func withFixture(segmentBytes: Int64 = 8 * 1024, catalog backend: TestCatalogBackend = .sqlite, _ body: (Fixture) async throws -> Void) async throws {
+    let fixture = try await Fixture(segmentBytes: segmentBytes, catalog: backend)
     defer { fixture.remove() }
     do {
         try await body(fixture)

@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func printsATableOrJSONAndExitsZero() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         defer { fixture.remove() }
         try await fixture.makeRun("run_old", events: 100, createdAt: daysAgo(100), completedAt: daysAgo(99))
         try await fixture.makeRun("run_week", events: 100, createdAt: daysAgo(9), completedAt: daysAgo(8))
@@ -43,7 +43,7 @@ import Testing
     }
 
     @Test func badInputGetsOneLineAndChangesNothing() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         defer { fixture.remove() }
         try await fixture.makeRun("run_old", events: 10, createdAt: daysAgo(100), completedAt: daysAgo(99))
         try await fixture.close()
@@ -68,7 +68,7 @@ import Testing
     }
 
     @Test func aPassFindingAnotherRunningSaysSoAndDoesNothing() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         defer { fixture.remove() }
         try await fixture.makeRun("run_old", events: 10, createdAt: daysAgo(100), completedAt: daysAgo(99))
         try await fixture.close()
@@ -82,7 +82,7 @@ import Testing
     }
 
     @Test func serveRunsPassesWithRetentionInterval() async throws {
-        let fixture = try Fixture()
+        let fixture = try await Fixture()
         defer { fixture.remove() }
         try await fixture.makeRun("run_old", events: 10, createdAt: daysAgo(100), completedAt: daysAgo(99))
         try await fixture.close()
@@ -104,7 +104,7 @@ import Testing
 
     /// 12 runs to delete, 12 to compress, 4 live ones with old closed segments, 4 recent.
     static func makeTemplate() async throws -> (Fixture, [String: [String]]) {
-        let fixture = try Fixture(segmentBytes: 4 * 1024)
+        let fixture = try await Fixture(segmentBytes: 4 * 1024)
         var lines: [String: [String]] = [:]
         for index in 0..<12 {
             lines["del_\(index)"] = try await fixture.makeRun("del_\(index)", events: 150, createdAt: daysAgo(120), completedAt: daysAgo(100 + Double(index)))
@@ -131,7 +131,7 @@ import Testing
     }
 
     static func endState(of root: String, template lines: [String: [String]]) async throws -> EndState {
-        let fixture = try Fixture(root: root, segmentBytes: 4 * 1024)
+        let fixture = try await Fixture(root: root, segmentBytes: 4 * 1024)
         var state = EndState()
         for run in lines.keys.sorted() {
             let row = try await fixture.row(run)
@@ -199,7 +199,7 @@ import Testing
             if process.terminationReason == .uncaughtSignal { killedMidway += 1 }
 
             // Whatever is on disk now reads whole: a log is either intact or gone.
-            let fixture = try Fixture(root: root, segmentBytes: 4 * 1024)
+            let fixture = try await Fixture(root: root, segmentBytes: 4 * 1024)
             for run in lines.keys.sorted() where FileManager.default.fileExists(atPath: fixture.logDirectory(run)) {
                 #expect(try await fixture.lines(of: run) == lines[run], "round \(round): \(run) reads differently after the kill")
             }

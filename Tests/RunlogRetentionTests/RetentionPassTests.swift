@@ -7,8 +7,8 @@ import RunlogTestSupport
 import Testing
 
 @Suite(.timeLimit(.minutes(2))) struct RetentionPassTests {
-    @Test func compressesRunsCompletedBeforeTheCutoffAndNothingYounger() async throws {
-        try await withFixture { fixture in
+    @Test(arguments: TestCatalogBackend.allCases) func compressesRunsCompletedBeforeTheCutoffAndNothingYounger(_ backend: TestCatalogBackend) async throws {
+        try await withFixture(catalog: backend) { fixture in
             let old = try await fixture.makeRun("run_old", events: 300, createdAt: daysAgo(10), completedAt: daysAgo(9))
             let recent = try await fixture.makeRun("run_recent", events: 300, createdAt: daysAgo(3), completedAt: daysAgo(2))
             let live = try await fixture.makeRun("run_live", events: 30, createdAt: daysAgo(1))
@@ -57,8 +57,8 @@ import Testing
         }
     }
 
-    @Test func deletesExpiredLogsAndKeepsTheRowUnlessAskedToDeleteRows() async throws {
-        try await withFixture { fixture in
+    @Test(arguments: TestCatalogBackend.allCases) func deletesExpiredLogsAndKeepsTheRowUnlessAskedToDeleteRows(_ backend: TestCatalogBackend) async throws {
+        try await withFixture(catalog: backend) { fixture in
             try await fixture.makeRun("run_expired", events: 200, createdAt: daysAgo(101), completedAt: daysAgo(100))
             try await fixture.makeRun("run_kept", events: 200, createdAt: daysAgo(51), completedAt: daysAgo(50))
             let report = try await fixture.pass().run(policy: RetentionPolicy(), asOf: today)
@@ -180,8 +180,8 @@ import Testing
         #expect(throws: Never.self) { _ = try RetentionLock.acquire(root: root) }
     }
 
-    @Test func finishesWhatAnInterruptedPassLeft() async throws {
-        try await withFixture { fixture in
+    @Test(arguments: TestCatalogBackend.allCases) func finishesWhatAnInterruptedPassLeft(_ backend: TestCatalogBackend) async throws {
+        try await withFixture(catalog: backend) { fixture in
             let lines = try await fixture.makeRun("run_1", events: 300, createdAt: daysAgo(10), completedAt: daysAgo(9))
             try await fixture.makeRun("run_2", events: 50, createdAt: daysAgo(100), completedAt: daysAgo(99))
             let maintenance = LogMaintenance(configuration: fixture.storeConfiguration, logger: quietLogger)

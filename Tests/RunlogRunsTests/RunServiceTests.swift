@@ -13,13 +13,17 @@ import Testing
 struct Environment {
     let root: String
     let store: EventStore
-    let catalog: SQLiteRunCatalog
+    /// Where the catalog is: it stays for a restart (``init(root:place:...)``).
+    let place: TestCatalogPlace
+    let catalog: any RunCatalog
     let service: RunService
 
+    /// A new storage root, its catalog on `backend`; or, with `root` and `place`, the same
+    /// storage and catalog again (a restart).
     init(
-        root: String? = nil, durability: Durability = .flush, runTimeout: Duration? = nil,
-        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
-    ) throws {
+        _ backend: TestCatalogBackend = .sqlite, root: String? = nil, place: TestCatalogPlace? = nil, durability: Durability = .flush,
+        runTimeout: Duration? = nil, now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) async throws {
         self.root = root ?? NSTemporaryDirectory() + "runlog-runs-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: self.root, withIntermediateDirectories: true)
         var configuration = EventStoreConfiguration(root: self.root)
@@ -28,7 +32,12 @@ struct Environment {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         store = EventStore(configuration: configuration, logger: logger)
-        catalog = try SQLiteRunCatalog(path: self.root + "/catalog.sqlite")
+        if let place {
+            self.place = place
+        } else {
+            self.place = try await TestCatalogPlace.make(backend, root: self.root)
+        }
+        catalog = try await self.place.open()
         service = RunService(store: store, catalog: catalog, logger: logger, runTimeout: runTimeout, now: now)
     }
 
@@ -39,7 +48,9 @@ struct Environment {
         try await catalog.close()
     }
 
+    /// Removes the storage root (and a PostgreSQL catalog's database).
     func remove() {
+        place.drop()
         do { try FileManager.default.removeItem(atPath: root) } catch { Issue.record("cleanup: \(error)") }
     }
 }
@@ -53,8 +64,8 @@ func key(_ run: String = "run_1") -> RunKey {
 }
 
 @Suite(.timeLimit(.minutes(2))) struct RunLifecycleTests {
-    @Test func aRunGoesFromQueuedToRunningToTerminal() async throws {
-        let environment = try Environment()
+    @Test(arguments: TestCatalogBackend.allCases) func aRunGoesFromQueuedToRunningToTerminal(_ backend: TestCatalogBackend) async throws {
+        let environment = try await Environment(backend)
         defer { environment.remove() }
         let service = environment.service
         let created = try await service.createRun(workspace: "ws_1", runID: "run_1", configurationID: "build", metadata: #"{"branch":"main"}"#)
@@ -99,7 +110,7 @@ func key(_ run: String = "run_1") -> RunKey {
     }
 
     @Test func aRunWhoseLogCannotBeCreatedLeavesNoRowBehind() async throws {
-        let environment = try Environment()
+        let environment = try await Environment()
         defer { environment.remove() }
         // A file where the run's directory belongs: its log directory cannot be made.
         let blocker = environment.root + "/workspaces/ws_1/runs/run_1"
@@ -116,7 +127,7 @@ func key(_ run: String = "run_1") -> RunKey {
     }
 
     @Test func refusals() async throws {
-        let environment = try Environment()
+        let environment = try await Environment()
         defer { environment.remove() }
         let service = environment.service
         await expectError(RunError.self, matching: { $0 == .notFound(key("ghost")) }) {
@@ -148,8 +159,8 @@ func key(_ run: String = "run_1") -> RunKey {
         try await environment.stop()
     }
 
-    @Test func aRetriedCompletionIsADuplicateAndAnythingNewIsRefused() async throws {
-        let environment = try Environment()
+    @Test(arguments: TestCatalogBackend.allCases) func aRetriedCompletionIsADuplicateAndAnythingNewIsRefused(_ backend: TestCatalogBackend) async throws {
+        let environment = try await Environment(backend)
         defer { environment.remove() }
         let service = environment.service
         _ = try await service.createRun(workspace: "ws_1", runID: "run_1")
@@ -168,8 +179,8 @@ func key(_ run: String = "run_1") -> RunKey {
         try await environment.stop()
     }
 
-    @Test func liveCountsReachTheCatalogInBatchesNotPerEvent() async throws {
-        let environment = try Environment()
+    @Test(arguments: TestCatalogBackend.allCases) func liveCountsReachTheCatalogInBatchesNotPerEvent(_ backend: TestCatalogBackend) async throws {
+        let environment = try await Environment(backend)
         defer { environment.remove() }
         let service = environment.service
         _ = try await service.createRun(workspace: "ws_1", runID: "run_1")
@@ -185,8 +196,8 @@ func key(_ run: String = "run_1") -> RunKey {
         try await environment.stop()
     }
 
-    @Test func theLiveSummaryEqualsARebuildFromTheFiles() async throws {
-        let environment = try Environment()
+    @Test(arguments: TestCatalogBackend.allCases) func theLiveSummaryEqualsARebuildFromTheFiles(_ backend: TestCatalogBackend) async throws {
+        let environment = try await Environment(backend)
         defer { environment.remove() }
         let service = environment.service
         _ = try await service.createRun(workspace: "ws_1", runID: "run_1")
@@ -216,8 +227,8 @@ func key(_ run: String = "run_1") -> RunKey {
 }
 
 @Suite(.timeLimit(.minutes(3))) struct ReconciliationTests {
-    @Test func aRestartCorrectsCountsAndCompletesRunsFromTheirLogs() async throws {
-        let first = try Environment()
+    @Test(arguments: TestCatalogBackend.allCases) func aRestartCorrectsCountsAndCompletesRunsFromTheirLogs(_ backend: TestCatalogBackend) async throws {
+        let first = try await Environment(backend)
         defer { first.remove() }
         _ = try await first.service.createRun(workspace: "ws_1", runID: "lagging")
         _ = try await first.service.createRun(workspace: "ws_1", runID: "finished")
@@ -227,7 +238,7 @@ func key(_ run: String = "run_1") -> RunKey {
         _ = try await first.store.append(try ndjson(#"{"type":"run.completed","payload":{"status":"succeeded","exit_code":0}}"#), to: key("finished"))
         try await first.stop()  // no flushProgress: the catalog lags
 
-        let second = try Environment(root: first.root)
+        let second = try await Environment(root: first.root, place: first.place)
         #expect(try await second.service.run(key("lagging")).eventCount == 0)
         #expect(try await second.service.reconcile() == 2)
         let lagging = try await second.service.run(key("lagging"))
@@ -243,7 +254,7 @@ func key(_ run: String = "run_1") -> RunKey {
     }
 
     @Test(.slow) func theCatalogGrowsWithRunsNotEvents() async throws {
-        let environment = try Environment(durability: .none)
+        let environment = try await Environment(durability: .none)
         defer { environment.remove() }
         let service = environment.service
         let body = Array((0..<1000).map { #"{"type":"console.line","payload":{"line":"event \#($0)","level":"info"}}"# }.joined(separator: "\n").utf8)
@@ -258,7 +269,7 @@ func key(_ run: String = "run_1") -> RunKey {
             }
         }
         try await service.flushProgress()
-        try await environment.catalog.checkpoint()
+        try await #require(environment.catalog as? SQLiteRunCatalog).checkpoint()
         let size = try #require(try FileManager.default.attributesOfItem(atPath: environment.root + "/catalog.sqlite")[.size] as? Int)
         let wal = (try? FileManager.default.attributesOfItem(atPath: environment.root + "/catalog.sqlite-wal")[.size] as? Int) ?? 0
         let events = try await environment.catalog.list(workspace: "ws_1", limit: 500).items.reduce(0) { $0 + $1.eventCount }
@@ -269,8 +280,8 @@ func key(_ run: String = "run_1") -> RunKey {
 }
 
 @Suite(.timeLimit(.minutes(2))) struct VerifyTests {
-    @Test func findsAndRepairsWhatCanBeRepaired() async throws {
-        let environment = try Environment()
+    @Test(arguments: TestCatalogBackend.allCases) func findsAndRepairsWhatCanBeRepaired(_ backend: TestCatalogBackend) async throws {
+        let environment = try await Environment(backend)
         defer { environment.remove() }
         let service = environment.service
         for run in ["sound", "torn", "lagging", "gap", "missing", "unfinished"] {
@@ -294,7 +305,7 @@ func key(_ run: String = "run_1") -> RunKey {
         try Data(gap.utf8).write(to: URL(fileURLWithPath: logs("gap") + "/events.ndjson"))
         try FileManager.default.removeItem(atPath: environment.root + "/workspaces/ws_1/runs/missing")
 
-        let checking = try Environment(root: environment.root)
+        let checking = try await Environment(root: environment.root, place: environment.place)
         let report = try await checking.service.verify(repair: false)
         #expect(report.runsChecked == 6)
         let problems = Dictionary(grouping: report.findings, by: \.runID)
@@ -328,9 +339,9 @@ func key(_ run: String = "run_1") -> RunKey {
         func advance(by duration: Duration) { instant.withLock { $0 += duration } }
     }
 
-    @Test func aRunWithNoAppendForTheTimeoutIsCompletedAsCancelledAndTimedOut() async throws {
+    @Test(arguments: TestCatalogBackend.allCases) func aRunWithNoAppendForTheTimeoutIsCompletedAsCancelledAndTimedOut(_ backend: TestCatalogBackend) async throws {
         let clock = ManualClock()
-        let environment = try Environment(runTimeout: .seconds(60), now: { clock.read() })
+        let environment = try await Environment(backend, runTimeout: .seconds(60), now: { clock.read() })
         defer { environment.remove() }
         let service = environment.service
         for run in ["run_1", "run_2"] {
@@ -369,7 +380,7 @@ func key(_ run: String = "run_1") -> RunKey {
 
     @Test func withoutATimeoutNoRunIsEverCompletedByTheServer() async throws {
         let clock = ManualClock()
-        let environment = try Environment(now: { clock.read() })
+        let environment = try await Environment(now: { clock.read() })
         defer { environment.remove() }
         _ = try await environment.service.createRun(workspace: "ws_1", runID: "run_1")
         clock.advance(by: .seconds(365 * 86_400))
@@ -380,14 +391,14 @@ func key(_ run: String = "run_1") -> RunKey {
 
     @Test func aRestartDoesNotCountTheTimeTheServerWasDown() async throws {
         let clock = ManualClock()
-        let first = try Environment(runTimeout: .seconds(60), now: { clock.read() })
+        let first = try await Environment(runTimeout: .seconds(60), now: { clock.read() })
         defer { first.remove() }
         _ = try await first.service.createRun(workspace: "ws_1", runID: "run_1")
         _ = try await first.service.append(try ndjson(#"{"type":"run.started"}"#), to: key())
         try await first.stop()
         clock.advance(by: .seconds(3600))
 
-        let second = try Environment(root: first.root, runTimeout: .seconds(60), now: { clock.read() })
+        let second = try await Environment(root: first.root, place: first.place, runTimeout: .seconds(60), now: { clock.read() })
         _ = try await second.service.reconcile()  // as `run()` does at start
         #expect(await second.service.completeInactiveRuns() == 0)
         clock.advance(by: .seconds(60))

@@ -21,24 +21,41 @@ package enum TestPostgres {
 
     /// Runs `body` with a database of its own on the shared server, dropped afterwards.
     package static func withDatabase<T>(_ body: (PostgresLocation) async throws -> T) async throws -> T {
-        let server = try serverURL()
-        let name = "runlog_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        try await psql(server, "CREATE DATABASE \(name)")
-        var location = try PostgresLocation(url: server)
-        location.database = name
+        let location = try await createDatabase()
         let result: Result<T, any Error>
         do {
             result = .success(try await body(location))
         } catch {
             result = .failure(error)
         }
-        try await psql(server, "DROP DATABASE \(name) WITH (FORCE)")
+        try await dropDatabase(location)
         return try result.get()
+    }
+
+    /// A new, empty database on the shared server.
+    package static func createDatabase() async throws -> PostgresLocation {
+        let server = try serverURL()
+        let name = "runlog_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        try await psql(server, "CREATE DATABASE \(name)")
+        var location = try PostgresLocation(url: server)
+        location.database = name
+        return location
+    }
+
+    /// Drops a database ``createDatabase()`` made, disconnecting whoever is still connected.
+    package static func dropDatabase(_ location: PostgresLocation) async throws {
+        let server = try serverURL()
+        try await offPool { try psqlBlocking(server, "DROP DATABASE \(location.database) WITH (FORCE)") }
     }
 
     /// Runs one SQL statement with `psql`, failing with what it printed.
     package static func psql(_ url: String, _ sql: String) async throws {
-        let result = try await ChildProcess.run("/usr/bin/psql", [url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        try await offPool { try psqlBlocking(url, sql) }
+    }
+
+    /// ``psql(_:_:)`` for code that cannot wait asynchronously (a `defer`).
+    package static func psqlBlocking(_ url: String, _ sql: String) throws {
+        let result = try ChildProcess.runBlocking("/usr/bin/psql", [url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
         guard result.status == 0 else { throw Unavailable(description: "psql \(sql): \(result.error)") }
     }
 
@@ -46,6 +63,43 @@ package enum TestPostgres {
     static var script: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/postgres").path
+    }
+}
+
+/// The catalog backends, for tests of what sits on a catalog (the run service, retention).
+package enum TestCatalogBackend: String, CaseIterable, Sendable {
+    case sqlite
+    case postgres
+}
+
+/// Where one test's catalog lives: `catalog.sqlite` under its storage root, or a database of its
+/// own on the test PostgreSQL. It outlives the catalogs opened on it (a restart reopens the same),
+/// until ``drop()``.
+package struct TestCatalogPlace: Sendable {
+    package let location: CatalogLocation
+
+    /// A place for `backend`'s catalog for the storage root `root` (for PostgreSQL, a new database).
+    package static func make(_ backend: TestCatalogBackend, root: String) async throws -> TestCatalogPlace {
+        switch backend {
+        case .sqlite: return TestCatalogPlace(location: .sqlite(path: root + "/catalog.sqlite"))
+        case .postgres: return TestCatalogPlace(location: .postgres(try await TestPostgres.createDatabase()))
+        }
+    }
+
+    /// Opens (creating and migrating) the catalog here.
+    package func open() async throws -> any RunCatalog {
+        try await location.open(logger: quietLogger)
+    }
+
+    /// Removes a PostgreSQL database (a SQLite file goes with its storage root). It blocks its
+    /// thread for the `psql` it runs, so that a `defer` can call it.
+    package func drop() {
+        guard case .postgres(let database) = location else { return }
+        do {
+            try TestPostgres.psqlBlocking(try TestPostgres.serverURL(), "DROP DATABASE \(database.database) WITH (FORCE)")
+        } catch {
+            Issue.record("could not drop the test database: \(error)")
+        }
     }
 }
 

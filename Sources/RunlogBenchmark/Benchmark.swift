@@ -11,7 +11,7 @@ struct Benchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runlog-bench",
         abstract: "Runlog's benchmarks (use a release build).",
-        subcommands: [StorageBenchmark.self, CatalogBenchmark.self, RetentionBenchmark.self, GatewayBenchmark.self, BaselineServer.self],
+        subcommands: [StorageBenchmark.self, CatalogBenchmark.self, BackendsBenchmark.self, RetentionBenchmark.self, GatewayBenchmark.self, BaselineServer.self],
         defaultSubcommand: StorageBenchmark.self
     )
 }

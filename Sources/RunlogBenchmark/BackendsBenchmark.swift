@@ -24,6 +24,9 @@ struct BackendsBenchmark: AsyncParsableCommand {
     @Option(help: "Runs in the catalog for the listing measurements.")
     var runs: Int = 100_000
 
+    @Option(help: "Alternated repetitions per measurement; the median is reported.")
+    var repetitions: Int = 3
+
     @Flag(help: "Small sizes, for a quick check that everything runs.")
     var quick = false
 
@@ -33,25 +36,30 @@ struct BackendsBenchmark: AsyncParsableCommand {
         let server = try PostgresForBenchmark(url: postgres, directory: directory + "/postgres")
         defer { server.stop() }
         let scale = quick ? 20 : 1
-        print("# runlog-bench backends (medians; PostgreSQL \(server.version) on loopback)\n")
+        print("# runlog-bench backends (medians of \(repetitions) alternated repetitions; PostgreSQL \(server.version) on loopback)\n")
 
         print("| measurement | sqlite | postgres | postgres / sqlite |")
         print("|---|---:|---:|---:|")
         var section = 0
-        /// A fresh catalog of each backend for one measurement, SQLite first.
+        /// `repetitions` alternated measurements of each backend, each on a fresh catalog; the medians.
         func both(_ name: String, unit: Unit, _ measure: (_ catalog: any RunCatalog, _ root: String, _ backend: Backend) async throws -> Double) async throws {
-            section += 1
-            var results: [Double] = []
-            for backend in Backend.allCases {
-                let root = "\(directory)/\(section)-\(backend)"
-                try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
-                let location: CatalogLocation = backend == .sqlite ? .sqlite(path: root + "/catalog.sqlite") : .postgres(try server.createDatabase())
-                let catalog = try await location.open(logger: Self.logger)
-                results.append(try await measure(catalog, root, backend))
-                try await catalog.close()
-                if case .postgres(let database) = location { try server.dropDatabase(database) }
+            var results: [Backend: [Double]] = [:]
+            for _ in 0..<repetitions {
+                for backend in Backend.allCases {
+                    section += 1
+                    let root = "\(directory)/\(section)-\(backend)"
+                    try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+                    let location: CatalogLocation = backend == .sqlite ? .sqlite(path: root + "/catalog.sqlite") : .postgres(try server.createDatabase())
+                    let catalog = try await location.open(logger: Self.logger)
+                    results[backend, default: []].append(try await measure(catalog, root, backend))
+                    try await catalog.close()
+                    if case .postgres(let database) = location { try server.dropDatabase(database) }
+                    ScratchDirectory.remove(root)
+                }
             }
-            print("| \(name) | \(unit.text(results[0])) | \(unit.text(results[1])) | \(String(format: "%.2f", results[1] / results[0]))x |")
+            let sqlite = Self.medianValue(results[.sqlite] ?? [])
+            let postgres = Self.medianValue(results[.postgres] ?? [])
+            print("| \(name) | \(unit.text(sqlite)) | \(unit.text(postgres)) | \(String(format: "%.2f", postgres / sqlite))x |")
         }
 
         let creations = 2000 / scale
@@ -83,8 +91,8 @@ struct BackendsBenchmark: AsyncParsableCommand {
         var deepCursor: String?
         func loaded(_ catalog: any RunCatalog, _ root: String, _ backend: Backend) async throws {
             switch backend {
-            case .sqlite: try Self.loadSQLite(root + "/catalog.sqlite", runs: listed)
-            case .postgres: try server.psql(database: (catalog as! PostgresRunCatalog).location.database, Self.postgresLoad(runs: listed))
+            case .sqlite: try ListingRows.loadSQLite(root + "/catalog.sqlite", runs: listed)
+            case .postgres: try server.psql(database: (catalog as! PostgresRunCatalog).location.database, ListingRows.postgresLoad(runs: listed))
             }
             var cursor: String?
             for _ in 0..<depth { cursor = try await catalog.list(workspace: "ws_1", limit: limit, cursor: cursor).nextCursor }
@@ -105,8 +113,8 @@ struct BackendsBenchmark: AsyncParsableCommand {
         }
 
         let appenders = 20
-        let batches = 50 / (quick ? 10 : 1)
-        var progressWrites: [Backend: Double] = [:]
+        let batches = 500 / (quick ? 50 : 1)
+        var progressWrites: [Backend: [Double]] = [:]
         try await both("append through the run service, \(appenders) runs × \(batches) batches of 100, live summaries", unit: .rate("events/s")) { catalog, root, backend in
             try await withService(catalog, root) { service in
                 var keys: [RunKey] = []
@@ -115,12 +123,12 @@ struct BackendsBenchmark: AsyncParsableCommand {
                     keys.append(try RunKey(workspace: "ws_1", run: "run_\(index)"))
                 }
                 let body = Array((0..<100).map { _ in Workload.sampleLine }.joined(separator: "\n").utf8)
-                // The server's progress loop, at 100 ms rather than 1 s so that it runs often here.
+                // The server's progress loop, at 50 ms rather than 1 s so that it runs often here.
                 let progress = Task {
                     var durations: [Double] = []
                     while true {
                         do {
-                            try await Task.sleep(for: .milliseconds(100))
+                            try await Task.sleep(for: .milliseconds(50))
                         } catch {
                             break  // cancelled: the appends are done
                         }
@@ -142,12 +150,12 @@ struct BackendsBenchmark: AsyncParsableCommand {
                 }
                 let seconds = (ContinuousClock.now - start).seconds
                 progress.cancel()
-                progressWrites[backend] = try await progress.value
+                progressWrites[backend, default: []].append(try await progress.value)
                 return Double(appenders * batches * 100) / seconds
             }
         }
-        let sqliteWrite = progressWrites[.sqlite] ?? 0
-        let postgresWrite = progressWrites[.postgres] ?? 0
+        let sqliteWrite = Self.medianValue(progressWrites[.sqlite] ?? [])
+        let postgresWrite = Self.medianValue(progressWrites[.postgres] ?? [])
         print("| the progress write meanwhile (\(appenders) rows, one transaction) | \(Unit.duration.text(sqliteWrite)) | \(Unit.duration.text(postgresWrite)) | \(String(format: "%.2f", postgresWrite / sqliteWrite))x |")
     }
 
@@ -166,6 +174,10 @@ struct BackendsBenchmark: AsyncParsableCommand {
             case .duration: return value >= 0.01 ? String(format: "%.1f ms", value * 1000) : String(format: "%.0f µs", value * 1e6)
             }
         }
+    }
+
+    static func medianValue(_ values: [Double]) -> Double {
+        values.isEmpty ? 0 : values.sorted()[values.count / 2]
     }
 
     static var logger: Logger {
@@ -189,18 +201,11 @@ struct BackendsBenchmark: AsyncParsableCommand {
             throw error
         }
     }
+}
 
-    func median(_ count: Int, _ body: () async throws -> Void) async throws -> Double {
-        var samples: [Double] = []
-        for _ in 0..<count {
-            let start = ContinuousClock.now
-            try await body()
-            samples.append((ContinuousClock.now - start).seconds)
-        }
-        return samples.sorted()[samples.count / 2]
-    }
-
-    /// The rows of the listing measurements: several runs per millisecond, so that pages cut
+/// The rows of the listing measurements, the same in both backends and in `runlog-bench catalog`.
+enum ListingRows {
+    /// Loads `runs` rows into a SQLite catalog: several runs per millisecond, so that pages cut
     /// through ties; five statuses, ten configurations. The same in both backends.
     static func loadSQLite(_ path: String, runs: Int) throws {
         let queue = try DatabaseQueue(path: path)

@@ -93,6 +93,17 @@ struct StorageBenchmark: AsyncParsableCommand {
     }
 }
 
+/// The median duration of `count` runs of `body`, in seconds.
+func median(_ count: Int, _ body: () async throws -> Void) async throws -> Double {
+    var samples: [Double] = []
+    for _ in 0..<count {
+        let start = ContinuousClock.now
+        try await body()
+        samples.append((ContinuousClock.now - start).seconds)
+    }
+    return samples.sorted()[samples.count / 2]
+}
+
 func format(_ value: Double) -> String {
     let digits = String(Int(value.rounded()))
     var result = ""

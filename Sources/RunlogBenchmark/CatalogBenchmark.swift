@@ -35,22 +35,7 @@ struct CatalogBenchmark: AsyncParsableCommand {
         let path = directory + "/catalog.sqlite"
         let catalog = try SQLiteRunCatalog(path: path)
         // Bulk set-up through a second connection: the rows a busy server would have.
-        let queue = try DatabaseQueue(path: path)
-        let statuses = RunStatus.allCases
-        try await queue.write { db in
-            let statement = try db.makeStatement(sql: """
-                INSERT INTO runs (workspace_id, id, configuration_id, status, created_at, events_path, summary)
-                VALUES ('ws_1', ?, ?, ?, ?, ?, '{"schema":"runlog.run_summary/v1"}')
-                """)
-            for index in 0..<runs {
-                // Several runs per millisecond, so pages cut through ties.
-                try statement.execute(arguments: [
-                    String(format: "run_%07d", index), "config_\(index % 10)", statuses[index % statuses.count].rawValue,
-                    1_795_341_600_000 + Int64(index / 3), "workspaces/ws_1/runs/run_\(index)/logs",
-                ])
-            }
-        }
-        try queue.close()
+        try ListingRows.loadSQLite(path, runs: runs)
 
         let limit = 50
         let depth = runs / limit / 2  // a page in the middle
@@ -112,16 +97,6 @@ struct CatalogBenchmark: AsyncParsableCommand {
         print("\n(appending those events through the run service, summaries included: \(format(Double(events) / appendSeconds)) events/s)")
         await store.shutdown()
         try await catalog.close()
-    }
-
-    func median(_ count: Int, _ body: () async throws -> Void) async throws -> Double {
-        var samples: [Double] = []
-        for _ in 0..<count {
-            let start = ContinuousClock.now
-            try await body()
-            samples.append((ContinuousClock.now - start).seconds)
-        }
-        return samples.sorted()[samples.count / 2]
     }
 
     func micros(_ seconds: Double) -> String {

@@ -31,13 +31,8 @@ extension PostgresRunCatalog {
     private func scan(_ base: PostgresQueryBuilder, timeColumn: String, after position: ScanPosition?, limit: Int) async throws -> [RunRecord] {
         var query = base
         if let position {
-            query.append(" AND (\(timeColumn), workspace_id, id) > (")
-            query.bind(position.time)
-            query.append(", ")
-            query.bind(position.workspaceID)
-            query.append(", ")
-            query.bind(position.id)
-            query.append(")")
+            query.append(" AND (\(timeColumn), workspace_id, id) > ")
+            query.bindRow([position.time, position.workspaceID, position.id])
         }
         query.append(" ORDER BY \(timeColumn), workspace_id, id LIMIT ")
         query.bind(Int64(limit))

@@ -206,11 +206,8 @@ package final class PostgresRunCatalog: RunCatalog {
             query.bind(createdBefore)
         }
         if let position {
-            query.append(" AND (created_at, id) < (")
-            query.bind(position.createdAt)
-            query.append(", ")
-            query.bind(position.id)
-            query.append(")")
+            query.append(" AND (created_at, id) < ")
+            query.bindRow([position.createdAt, position.id])
         }
         query.append(" ORDER BY created_at DESC, id DESC LIMIT ")
         query.bind(Int64(limit + 1))
@@ -238,6 +235,16 @@ struct PostgresQueryBuilder {
     mutating func bind(_ value: some PostgresDynamicTypeEncodable) {
         bindings.append(value)
         sql += "$\(bindings.count)"
+    }
+
+    /// Binds `values` as a row, `($n, $n+1, …)`, for a keyset comparison.
+    mutating func bindRow(_ values: [any PostgresDynamicTypeEncodable]) {
+        sql += "("
+        for (index, value) in values.enumerated() {
+            if index > 0 { sql += ", " }
+            bind(value)
+        }
+        sql += ")"
     }
 
     var query: PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: bindings) }

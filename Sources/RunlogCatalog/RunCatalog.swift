@@ -3,7 +3,8 @@
 /// of log files: `events_path` is just a string to it.
 ///
 /// A backend implements these operations with the same meaning whatever the database:
-/// ``SQLiteRunCatalog`` is the embedded default; the shared test suite runs against each one.
+/// ``SQLiteRunCatalog`` is the embedded default, ``PostgresRunCatalog`` the one several nodes
+/// share; the shared test suites run against each.
 package protocol RunCatalog: Sendable {
     // MARK: Runs
 

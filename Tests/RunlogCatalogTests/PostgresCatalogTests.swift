@@ -106,4 +106,29 @@ import Testing
         }
         await server.remove()
     }
+
+    @Test(.slow, .timeLimit(.minutes(2))) func aFrozenServerMakesOperationsUnavailableWithinTheirDeadline() async throws {
+        let server = try await PrivatePostgres()
+        do {
+            let catalog = try await PostgresRunCatalog.open(try server.location, logger: quietLogger, timeout: .seconds(2))
+            // Connections in the pool, open to backends that will stop answering.
+            try await catalog.create(record("run_1", createdAt: 1))
+            #expect(try await catalog.list(workspace: "ws_1", limit: 5).items.count == 1)
+            try await server.freeze()
+            for _ in 0..<3 {
+                let started = ContinuousClock.now
+                await #expect(throws: RunCatalogError.self) { _ = try await catalog.run(workspace: "ws_1", id: "run_1") }
+                #expect(ContinuousClock.now - started < .seconds(4), "an operation on a frozen server waited past its deadline")
+            }
+            try await server.thaw()
+            try await waitUntil("the catalog answers again", within: .seconds(60)) {
+                (try? await catalog.run(workspace: "ws_1", id: "run_1")) != nil
+            }
+            try await catalog.close()
+        } catch {
+            await server.remove()
+            throw error
+        }
+        await server.remove()
+    }
 }

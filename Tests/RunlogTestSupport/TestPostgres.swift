@@ -133,6 +133,12 @@ package final class PrivatePostgres: Sendable {
         running.withLock { $0 = false }
     }
 
+    /// SIGSTOPs the server and its backends: connections stay open and nothing answers.
+    package func freeze() async throws { _ = try await Self.script("freeze", directory.path) }
+
+    /// SIGCONTs what ``freeze()`` stopped.
+    package func thaw() async throws { _ = try await Self.script("thaw", directory.path) }
+
     /// Starts it again on the same port and data.
     package func start() async throws {
         _ = try await Self.script("start", directory.path)
@@ -143,6 +149,8 @@ package final class PrivatePostgres: Sendable {
     package func remove() async {
         if running.withLock({ $0 }) {
             do {
+                // A frozen server would not stop; thawing a running one changes nothing.
+                _ = try await Self.script("thaw", directory.path)
                 try await stop()
             } catch {
                 Issue.record("could not stop the test's PostgreSQL: \(error)")

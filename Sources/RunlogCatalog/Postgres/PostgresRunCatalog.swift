@@ -1,5 +1,6 @@
 package import Logging
 import PostgresNIO
+import Synchronization
 
 /// The catalog in PostgreSQL, for several nodes sharing one store: the same table, indexes and
 /// meaning as ``SQLiteRunCatalog``, over postgres-nio's bounded connection pool.
@@ -50,29 +51,41 @@ package final class PostgresRunCatalog: RunCatalog {
         self.pool = Task { await client.run() }
     }
 
-    /// How a race against the deadline ended.
-    private enum Outcome<T: Sendable>: Sendable {
-        case done(T)
-        case timedOut
-    }
-
     /// Runs `body` with the pool under the deadline, its errors told as the catalog's.
+    ///
+    /// Why not a task group: a group waits for all its children before it returns, and a query
+    /// on a connection to a frozen server (SIGSTOPped, or a network path that drops packets)
+    /// neither answers nor notices cancellation until TCP gives up, minutes later. So the work
+    /// runs in a task of its own that the caller stops waiting for at the deadline; it is
+    /// cancelled, and ends when its connection does. The pool's bound caps how many such
+    /// stragglers there can be: once all connections are stuck, new operations time out waiting
+    /// for one, which costs nothing.
     @discardableResult
     func perform<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
-        do {
-            let outcome = try await withThrowingTaskGroup(of: Outcome<T>.self) { group in
-                group.addTask { .done(try await body(self.client)) }
-                group.addTask {
-                    try await Task.sleep(for: self.timeout)
-                    return .timedOut
+        let client = self.client
+        let timeout = self.timeout
+        let work = Task { try await body(client) }
+        let deadline = Task { try await Task.sleep(for: timeout) }
+        let outcome: Result<T, any Error> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let once = ResumeOnce(continuation)
+                Task {
+                    let result = await work.result
+                    deadline.cancel()
+                    once.resume(result)
                 }
-                defer { group.cancelAll() }
-                return try await group.next() ?? .timedOut
+                Task {
+                    // Cancelled (the work finished first, or the caller left): nothing to say.
+                    guard case .success = await deadline.result else { return }
+                    work.cancel()
+                    once.resume(.failure(RunCatalogError.unavailable("PostgreSQL did not answer within \(timeout)")))
+                }
             }
-            switch outcome {
-            case .done(let value): return value
-            case .timedOut: throw RunCatalogError.unavailable("PostgreSQL did not answer within \(timeout)")
-            }
+        } onCancel: {
+            work.cancel()
+        }
+        do {
+            return try outcome.get()
         } catch {
             throw PostgresFailure.map(error)
         }
@@ -220,6 +233,22 @@ package final class PostgresRunCatalog: RunCatalog {
     package func close() async throws {
         pool.cancel()
         await pool.value
+    }
+}
+
+/// A continuation resumed by whichever of two racers comes first.
+private final class ResumeOnce<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<Result<T, any Error>, Never>?>
+
+    init(_ continuation: CheckedContinuation<Result<T, any Error>, Never>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(_ result: Result<T, any Error>) {
+        continuation.withLock { pending in
+            pending?.resume(returning: result)
+            pending = nil
+        }
     }
 }
 

@@ -31,8 +31,8 @@ class Producer:
     (the event is not taken).
 
     **Errors.** A batch the server refuses for good (400, 409 run-closed, 413...) is dropped and
-    its error (a ``RunlogError`` carrying the problem+json) is raised by the next ``emit``,
-    ``flush`` or ``close``.
+    its error (a ``RunlogError`` carrying the problem+json) is raised by the next ``emit`` (which
+    then does not take its event), ``flush`` or ``close``.
 
     ``create=True`` creates the run first (an existing run is fine). Use it as a context manager,
     or call ``close()``, which sends what is queued.

@@ -23,6 +23,22 @@ import Testing
         }
     }
 
+    @Test func aSourceIsLimitedInCharactersAsTheOpenAPIDocumentCountsThem() {
+        func event(source: String) -> String { #"{"type":"a.b","source":"\#(source)"}"# }
+        let wide = "\u{1D4E3}"  // 4 bytes of UTF-8, 12 of JSON escapes (a surrogate pair)
+        let escapedWide = #"\ud835\udce3"#
+        for (source, characters) in [
+            (String(repeating: "a", count: 256), 256), (String(repeating: wide, count: 256), 256),
+            (String(repeating: escapedWide, count: 256), 256), (String(repeating: #"\n"#, count: 256), 256),
+            (String(repeating: #"\ud835"#, count: 256), 256),  // lone surrogates: one character each
+        ] {
+            #expect(rejection(event(source: source)) == nil, "\(characters) characters, \(source.utf8.count) bytes")
+        }
+        for source in [String(repeating: "a", count: 257), String(repeating: wide, count: 257), String(repeating: escapedWide, count: 256) + "a"] {
+            #expect(rejection(event(source: source))?.reason == "'source' is longer than 256 characters")
+        }
+    }
+
     @Test func parsesNDJSONSkippingBlankLines() throws {
         let body = "{\"type\":\"run.started\"}\n\n  \r\n{\"type\":\"console.line\",\"payload\":{\"line\":\"hi\"},\"source\":\"engine\"}\r\n"
         let batch = try EventBatch(ndjson: Array(body.utf8))

@@ -32,8 +32,9 @@ public struct EventBatch: Sendable {
         public var maxEventBytes: Int = 1 << 20
         /// The deepest nesting accepted in a payload.
         public var maxDepth: Int = 128
-        /// The longest `source` accepted, in bytes.
-        public var maxSourceBytes: Int = 256
+        /// The longest `source` accepted, in characters (Unicode code points of the decoded
+        /// string, as JSON Schema's `maxLength` counts them: the OpenAPI document can say it exactly).
+        public var maxSourceCharacters: Int = 256
 
         public init() {}
     }
@@ -206,8 +207,11 @@ public struct EventBatch: Sendable {
                     if scanner.current == UInt8(ascii: "\"") {
                         _ = try scanner.scanString()
                         source = valueStart..<scanner.index
-                        guard source!.count - 2 <= limits.maxSourceBytes else {
-                            throw .init(reason: "'source' is longer than \(limits.maxSourceBytes) bytes")
+                        // Raw bytes bound the count from above: most sources need no decoding.
+                        guard source!.count - 2 <= limits.maxSourceCharacters
+                            || Self.characterCount(of: scanner.bytes, in: (source!.lowerBound + 1)..<(source!.upperBound - 1)) <= limits.maxSourceCharacters
+                        else {
+                            throw .init(reason: "'source' is longer than \(limits.maxSourceCharacters) characters")
                         }
                     } else if scanner.current == UInt8(ascii: "n") {
                         try scanner.scanValue()
@@ -313,5 +317,48 @@ package enum EventType {
             }
         }
         guard segments >= 2, !atSegmentStart else { throw .init(reason: reason) }
+    }
+}
+
+extension EventBatch {
+    /// The characters (Unicode code points) of a scanned JSON string's contents, as a decoder
+    /// would count them: an escape is one, a surrogate pair written as two `\\u` escapes one,
+    /// a UTF-8 sequence one. The scanner has already checked the string.
+    static func characterCount(of bytes: UnsafeBufferPointer<UInt8>, in range: Range<Int>) -> Int {
+        var count = 0
+        var index = range.lowerBound
+        while index < range.upperBound {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\\") {
+                if bytes[index + 1] == UInt8(ascii: "u") {
+                    let unit = hexValue(bytes, at: index + 2)
+                    let pairs = (0xD800...0xDBFF).contains(unit) && index + 12 <= range.upperBound
+                        && bytes[index + 6] == UInt8(ascii: "\\") && bytes[index + 7] == UInt8(ascii: "u")
+                        && (0xDC00...0xDFFF).contains(hexValue(bytes, at: index + 8))
+                    index += pairs ? 12 : 6
+                } else {
+                    index += 2
+                }
+                count += 1
+            } else {
+                if byte & 0xC0 != 0x80 { count += 1 }
+                index += 1
+            }
+        }
+        return count
+    }
+
+    private static func hexValue(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Int {
+        var value = 0
+        for offset in 0..<4 {
+            let byte = bytes[start + offset]
+            let digit: UInt8 = switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            default: byte - UInt8(ascii: "A") + 10
+            }
+            value = value << 4 | Int(digit)
+        }
+        return value
     }
 }

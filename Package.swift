@@ -126,8 +126,9 @@ let package = Package(
             ],
             // The connection layer's notes on what it copied from Hummingbird.
             exclude: ["Connection/README.md"],
-            // docs/openapi.yaml links here; the server serves it at /openapi.yaml.
-            resources: [.copy("Resources/openapi.yaml")],
+            // docs/openapi.yaml and clients/js/runlog.js link here; the server serves them at
+            // /openapi.yaml and /runlog.js.
+            resources: [.copy("Resources/openapi.yaml"), .copy("Resources/runlog.js")],
             swiftSettings: strict
         ),
         .executableTarget(

@@ -64,12 +64,20 @@ package struct Gateway: Sendable {
     }
 
     /// The OpenAPI document (the package resource `docs/openapi.yaml` links to), read once.
-    package static let openAPIDocument: [UInt8] = {
-        guard let url = Bundle.module.url(forResource: "openapi", withExtension: "yaml"), let data = try? Data(contentsOf: url) else {
-            return Array("openapi: 3.1.0\ninfo: {title: Runlog, version: unknown, description: the bundled document is missing}\npaths: {}\n".utf8)
+    package static let openAPIDocument = resource(
+        "openapi", "yaml", orElse: "openapi: 3.1.0\ninfo: {title: Runlog, version: unknown, description: the bundled document is missing}\npaths: {}\n"
+    )
+
+    /// The browser client (the package resource `clients/js/runlog.js` links to), read once.
+    package static let browserClient = resource("runlog", "js", orElse: "throw new Error(\"runlog.js is missing from this build\");\n")
+
+    /// A file of the package's resources, or `fallback` when the build lacks it.
+    private static func resource(_ name: String, _ type: String, orElse fallback: String) -> [UInt8] {
+        guard let url = Bundle.module.url(forResource: name, withExtension: type), let data = try? Data(contentsOf: url) else {
+            return Array(fallback.utf8)
         }
         return Array(data)
-    }()
+    }
 
     // MARK: Routes
 

@@ -42,6 +42,9 @@ extension Gateway {
         Route(.get, "/openapi.yaml", .open) { _, _, _ in
             Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: openAPIDocument)))
         },
+        Route(.get, "/runlog.js", .open) { _, _, _ in
+            Response(status: .ok, headers: [.contentType: "text/javascript; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(bytes: browserClient)))
+        },
         Route(.get, "/", .open) { _, _, _ in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: ViewerPage.html)))
         },

@@ -51,6 +51,22 @@ import Testing
         }
     }
 
+    /// Headless Chromium on `url`, its console lines (`runlog: …`) collected as they come.
+    static func open(_ url: String, profile: String) throws -> (Process, ConsoleLog) {
+        let browser = Process()
+        browser.executableURL = URL(fileURLWithPath: chromium)
+        browser.arguments = [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0",
+            "--user-data-dir=\(profile)", url,
+        ]
+        let browserLog = Pipe()
+        browser.standardError = browserLog
+        browser.standardOutput = FileHandle.nullDevice
+        let console = ConsoleLog(browserLog)
+        try browser.run()
+        return (browser, console)
+    }
+
     @Test func aBrowserResumesAcrossARestartAndStopsAfterCompletion() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.chromium), "chromium is needed (.ci/run installs it)")
         let directory = TemporaryDirectory()
@@ -75,17 +91,7 @@ import Testing
 
         let profile = TemporaryDirectory()
         defer { profile.removeEventually() }
-        let browser = Process()
-        browser.executableURL = URL(fileURLWithPath: Self.chromium)
-        browser.arguments = [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--enable-logging=stderr", "--v=0",
-            "--user-data-dir=\(profile.path)", "\(base)/?workspace=ws_1&run=run_1&access_token=\(readToken)",
-        ]
-        let browserLog = Pipe()
-        browser.standardError = browserLog
-        browser.standardOutput = FileHandle.nullDevice
-        let console = ConsoleLog(browserLog)
-        try browser.run()
+        let (browser, console) = try Self.open("\(base)/?workspace=ws_1&run=run_1&access_token=\(readToken)", profile: profile.path)
         defer {
             browser.terminate()
             browser.waitUntilExit()
@@ -112,3 +118,4 @@ import Testing
         #expect(log.last == "closed", "\(log)")
     }
 }
+

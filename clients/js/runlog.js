@@ -1,0 +1,1 @@
+../../Sources/RunlogGateway/Resources/runlog.js

@@ -1,42 +1,43 @@
-import Logging
+import NIOCore
 import NIOSSL
 import PostgresNIO
 
 /// The location as postgres-nio's two configurations: a single connection (start-up and
-/// migrations) and the pool.
+/// migrations) and the pool. Each has its own TLS type; ``tls`` decides for both.
 extension PostgresLocation {
-    /// TLS as `sslmode` asks.
-    private var tlsConfiguration: TLSConfiguration? {
-        guard sslMode != .disable else { return nil }
-        var tls = TLSConfiguration.makeClientConfiguration()
+    /// TLS as `sslmode` asks: nil for none, else whether it is required and how certificates
+    /// are checked.
+    private var tls: (required: Bool, configuration: TLSConfiguration)? {
+        var configuration = TLSConfiguration.makeClientConfiguration()
         switch sslMode {
-        case .disable, .prefer, .require: tls.certificateVerification = .none
-        case .verifyCA: tls.certificateVerification = .noHostnameVerification
-        case .verifyFull: tls.certificateVerification = .fullVerification
+        case .disable: return nil
+        case .prefer, .require: configuration.certificateVerification = .none
+        case .verifyCA: configuration.certificateVerification = .noHostnameVerification
+        case .verifyFull: configuration.certificateVerification = .fullVerification
         }
-        return tls
+        return (sslMode != .prefer, configuration)
     }
 
     func connectionConfiguration(connectTimeout: Duration) throws -> PostgresConnection.Configuration {
-        let tls: PostgresConnection.Configuration.TLS
-        switch (sslMode, tlsConfiguration) {
-        case (.disable, _), (_, nil): tls = .disable
-        case (.prefer, let configuration?): tls = .prefer(try NIOSSLContext(configuration: configuration))
-        case (_, let configuration?): tls = .require(try NIOSSLContext(configuration: configuration))
+        let mode: PostgresConnection.Configuration.TLS
+        switch tls {
+        case nil: mode = .disable
+        case let (required, configuration)?:
+            let context = try NIOSSLContext(configuration: configuration)
+            mode = required ? .require(context) : .prefer(context)
         }
-        var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
-        configuration.options.connectTimeout = .nanoseconds(Int64(connectTimeout.components.seconds) * 1_000_000_000 + connectTimeout.components.attoseconds / 1_000_000_000)
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: user, password: password, database: database, tls: mode)
+        configuration.options.connectTimeout = TimeAmount(connectTimeout)
         return configuration
     }
 
     func clientConfiguration(connectTimeout: Duration, maximumConnections: Int) -> PostgresClient.Configuration {
-        let tls: PostgresClient.Configuration.TLS
-        switch (sslMode, tlsConfiguration) {
-        case (.disable, _), (_, nil): tls = .disable
-        case (.prefer, let configuration?): tls = .prefer(configuration)
-        case (_, let configuration?): tls = .require(configuration)
+        let mode: PostgresClient.Configuration.TLS
+        switch tls {
+        case nil: mode = .disable
+        case let (required, configuration)?: mode = required ? .require(configuration) : .prefer(configuration)
         }
-        var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: tls)
+        var configuration = PostgresClient.Configuration(host: host, port: port, username: user, password: password, database: database, tls: mode)
         configuration.options.connectTimeout = connectTimeout
         configuration.options.maximumConnections = maximumConnections
         return configuration

@@ -36,15 +36,11 @@ extension RunService {
             var record = RunRecord(
                 workspaceID: key.workspaceID, id: key.runID, createdAt: createdAt, eventsPath: EventStoreConfiguration.relativeLogDirectory(for: key)
             )
-            record.takeCounts(from: builder)
             if let completion = builder.completion {
-                record.status = RunStatus(rawValue: completion.status) ?? .succeeded
-                record.exitCode = completion.exitCode
-                record.completedAt = completion.at
+                record.complete(completion, from: builder)
             } else {
-                record.status = builder.startedAt == nil ? .queued : .running
+                record.takeProgress(builder.startedAt == nil ? .queued : .running, from: builder)
             }
-            record.summary = builder.summary(status: record.status.rawValue, exitCode: record.exitCode).json
             do {
                 try await catalog.create(record)
             } catch RunCatalogError.runExists {

@@ -250,15 +250,9 @@ package final class RunService: Service, Sendable {
     /// Makes the row terminal with the exact final figures and summary.
     private func complete(_ key: RunKey, builder: SummaryBuilder) async throws(RunError) {
         guard let completion = builder.completion else { return }
-        let status = RunStatus(rawValue: completion.status) ?? .succeeded
-        let summary = builder.summary(status: status.rawValue, exitCode: completion.exitCode)
         do {
             try await catalog.update(workspace: key.workspaceID, id: key.runID) { record in
-                record.status = status
-                record.exitCode = completion.exitCode
-                record.completedAt = completion.at
-                record.takeCounts(from: builder)
-                record.summary = summary.json
+                record.complete(completion, from: builder)
             }
         } catch {
             throw RunError(error)
@@ -349,11 +343,7 @@ package final class RunService: Service, Sendable {
             let status: RunStatus = builder.startedAt != nil ? .running : record.status
             live.withLock { $0[key] = LiveRun(builder: builder, status: status, at: now()) }
             do {
-                try await catalog.update(workspace: key.workspaceID, id: key.runID) { row in
-                    row.status = status
-                    row.takeCounts(from: builder)
-                    row.summary = builder.summary(status: status.rawValue, exitCode: nil).json
-                }
+                try await catalog.update(workspace: key.workspaceID, id: key.runID) { row in row.takeProgress(status, from: builder) }
             } catch {
                 throw RunError(error)
             }

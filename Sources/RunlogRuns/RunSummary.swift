@@ -163,6 +163,22 @@ extension RunRecord {
         errorCount = builder.errorCount
         startedAt = startedAt ?? builder.startedAt
     }
+
+    /// Takes `status`, the counts and the summary of `builder`'s events (the row's exit code,
+    /// which a live run does not have yet, goes into the summary).
+    mutating func takeProgress(_ status: RunStatus, from builder: SummaryBuilder) {
+        self.status = status
+        takeCounts(from: builder)
+        summary = builder.summary(status: status.rawValue, exitCode: exitCode).json
+    }
+
+    /// Makes the row terminal as `completion` (the run's `run.completed`) says, with the exact
+    /// final counts and summary of `builder`'s events.
+    mutating func complete(_ completion: SummaryBuilder.Completion, from builder: SummaryBuilder) {
+        exitCode = completion.exitCode
+        completedAt = completion.at
+        takeProgress(RunStatus(rawValue: completion.status) ?? .succeeded, from: builder)
+    }
 }
 
 func format(_ milliseconds: Int64) -> String {

@@ -109,13 +109,11 @@ extension RunService {
         do {
             try await catalog.update(workspace: key.workspaceID, id: key.runID) { row in
                 row.eventsPath = pointer
-                row.takeCounts(from: builder)
                 if let completion, !row.status.isTerminal {
-                    row.status = RunStatus(rawValue: completion.status) ?? .succeeded
-                    row.exitCode = completion.exitCode
-                    row.completedAt = completion.at
+                    row.complete(completion, from: builder)
+                } else {
+                    row.takeProgress(row.status, from: builder)
                 }
-                row.summary = builder.summary(status: row.status.rawValue, exitCode: row.exitCode).json
             }
         } catch {
             throw RunError(error)

@@ -44,17 +44,21 @@ package enum TestPostgres {
 
     /// Drops a database ``createDatabase()`` made, disconnecting whoever is still connected.
     package static func dropDatabase(_ location: PostgresLocation) async throws {
-        let server = try serverURL()
-        try await offPool { try psqlBlocking(server, "DROP DATABASE \(location.database) WITH (FORCE)") }
+        try await offPool { try dropDatabaseBlocking(location) }
+    }
+
+    /// ``dropDatabase(_:)`` for code that cannot wait asynchronously (a `defer`).
+    package static func dropDatabaseBlocking(_ location: PostgresLocation) throws {
+        try psqlBlocking(try serverURL(), "DROP DATABASE \(location.database) WITH (FORCE)")
     }
 
     /// Runs one SQL statement with `psql`, failing with what it printed.
-    package static func psql(_ url: String, _ sql: String) async throws {
+    static func psql(_ url: String, _ sql: String) async throws {
         try await offPool { try psqlBlocking(url, sql) }
     }
 
-    /// ``psql(_:_:)`` for code that cannot wait asynchronously (a `defer`).
-    package static func psqlBlocking(_ url: String, _ sql: String) throws {
+    /// ``psql(_:_:)``, blocking its thread.
+    static func psqlBlocking(_ url: String, _ sql: String) throws {
         let result = try ChildProcess.runBlocking("/usr/bin/psql", [url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
         guard result.status == 0 else { throw Unavailable(description: "psql \(sql): \(result.error)") }
     }
@@ -96,7 +100,7 @@ package struct TestCatalogPlace: Sendable {
     package func drop() {
         guard case .postgres(let database) = location else { return }
         do {
-            try TestPostgres.psqlBlocking(try TestPostgres.serverURL(), "DROP DATABASE \(database.database) WITH (FORCE)")
+            try TestPostgres.dropDatabaseBlocking(database)
         } catch {
             Issue.record("could not drop the test database: \(error)")
         }

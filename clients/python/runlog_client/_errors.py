@@ -1,6 +1,6 @@
 """Errors: what the server refused (with its problem+json), and what the client gave up on."""
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import httpx
 
@@ -62,9 +62,6 @@ class RetriesExhausted(Exception):
 _BY_KIND = {"run-closed": RunClosed, "sequence-mismatch": SequenceMismatch}
 _BY_STATUS = {400: InvalidEvent, 401: Unauthorized, 403: Forbidden, 404: NotFound, 410: LogDeleted, 413: BodyTooLarge}
 
-#: Statuses worth retrying: the same request can work later.
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
-
 
 def error_for(response: httpx.Response) -> RunlogError:
     """The typed error for a refused response."""
@@ -77,11 +74,3 @@ def error_for(response: httpx.Response) -> RunlogError:
     kind = str(problem.get("type", "")).rsplit("/", 1)[-1]
     cls = _BY_KIND.get(kind) or _BY_STATUS.get(response.status_code) or RunlogError
     return cls(response.status_code, problem)
-
-
-def retry_after(response: Optional[httpx.Response]) -> Optional[float]:
-    """Seconds from a ``Retry-After`` header given in seconds, if any."""
-    if response is None:
-        return None
-    value = response.headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None

@@ -2,7 +2,6 @@
 
 import collections
 import json
-import random
 import threading
 import time
 import uuid
@@ -10,7 +9,8 @@ from typing import Any, Deque, Dict, List, Optional
 
 import httpx
 
-from ._errors import RETRYABLE_STATUSES, QueueFull, RetriesExhausted, RunlogError, error_for, retry_after
+from ._errors import QueueFull, RetriesExhausted, error_for
+from ._http import RETRYABLE_STATUSES, backoff, client, retry_after
 
 
 class Producer:
@@ -57,8 +57,7 @@ class Producer:
         retry_for: float = 300.0,
         timeout: float = 30.0,
     ):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._client = httpx.Client(base_url=base_url, headers=headers, timeout=httpx.Timeout(timeout, connect=5.0))
+        self._client = client(base_url, token, httpx.Timeout(timeout, connect=5.0))
         self._path = f"/v1/workspaces/{workspace}/runs/{run}/events"
         self._max_batch_events = max_batch_events
         self._max_batch_bytes = max_batch_bytes
@@ -216,7 +215,7 @@ class Producer:
             attempt += 1
             delay = retry_after(response)
             if delay is None:
-                delay = min(self._max_retry_delay, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
+                delay = backoff(attempt, self._max_retry_delay)
             if time.monotonic() + delay > give_up:
                 what = f"HTTP {response.status_code}" if response is not None else repr(failure)
                 raise RetriesExhausted(f"gave up after {attempt} attempts over {self._retry_for} s: {what}")

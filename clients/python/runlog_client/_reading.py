@@ -1,18 +1,17 @@
 """Reading: a live, resuming iterator over a run's events; downloads; the runs list."""
 
 import json
-import random
 import time
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 import httpx
 
-from ._errors import RETRYABLE_STATUSES, error_for, retry_after
+from ._errors import error_for
+from ._http import RETRYABLE_STATUSES, backoff, client, retry_after
 
 
 def _client(base_url: str, token: Optional[str], read_timeout: float) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.Client(base_url=base_url, headers=headers, timeout=httpx.Timeout(10.0, read=read_timeout))
+    return client(base_url, token, httpx.Timeout(10.0, read=read_timeout))
 
 
 def follow(
@@ -72,7 +71,7 @@ def follow(
                 pass  # a break: reconnect below
             attempt += 1
             if wait is None:
-                wait = min(max_retry_delay, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
+                wait = backoff(attempt, max_retry_delay)
             time.sleep(wait)
 
 

@@ -57,8 +57,8 @@ struct BackendsBenchmark: AsyncParsableCommand {
                     ScratchDirectory.remove(root)
                 }
             }
-            let sqlite = Self.medianValue(results[.sqlite] ?? [])
-            let postgres = Self.medianValue(results[.postgres] ?? [])
+            let sqlite = median(of: results[.sqlite] ?? [])
+            let postgres = median(of: results[.postgres] ?? [])
             print("| \(name) | \(unit.text(sqlite)) | \(unit.text(postgres)) | \(String(format: "%.2f", postgres / sqlite))x |")
         }
 
@@ -136,7 +136,7 @@ struct BackendsBenchmark: AsyncParsableCommand {
                         try await service.flushProgress()
                         durations.append((ContinuousClock.now - start).seconds)
                     }
-                    return durations.isEmpty ? 0 : durations.sorted()[durations.count / 2]
+                    return median(of: durations)
                 }
                 let start = ContinuousClock.now
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -154,8 +154,8 @@ struct BackendsBenchmark: AsyncParsableCommand {
                 return Double(appenders * batches * 100) / seconds
             }
         }
-        let sqliteWrite = Self.medianValue(progressWrites[.sqlite] ?? [])
-        let postgresWrite = Self.medianValue(progressWrites[.postgres] ?? [])
+        let sqliteWrite = median(of: progressWrites[.sqlite] ?? [])
+        let postgresWrite = median(of: progressWrites[.postgres] ?? [])
         print("| the progress write meanwhile (\(appenders) rows, one transaction) | \(Unit.duration.text(sqliteWrite)) | \(Unit.duration.text(postgresWrite)) | \(String(format: "%.2f", postgresWrite / sqliteWrite))x |")
     }
 
@@ -174,10 +174,6 @@ struct BackendsBenchmark: AsyncParsableCommand {
             case .duration: return value >= 0.01 ? String(format: "%.1f ms", value * 1000) : String(format: "%.0f µs", value * 1e6)
             }
         }
-    }
-
-    static func medianValue(_ values: [Double]) -> Double {
-        values.isEmpty ? 0 : values.sorted()[values.count / 2]
     }
 
     static var logger: Logger {

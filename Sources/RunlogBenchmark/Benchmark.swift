@@ -101,7 +101,12 @@ func median(_ count: Int, _ body: () async throws -> Void) async throws -> Doubl
         try await body()
         samples.append((ContinuousClock.now - start).seconds)
     }
-    return samples.sorted()[samples.count / 2]
+    return median(of: samples)
+}
+
+/// The middle value (the upper one of an even count); 0 when there is none.
+func median(of values: [Double]) -> Double {
+    values.isEmpty ? 0 : values.sorted()[values.count / 2]
 }
 
 func format(_ value: Double) -> String {

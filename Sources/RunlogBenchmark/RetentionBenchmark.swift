@@ -123,8 +123,8 @@ struct RetentionBenchmark: AsyncParsableCommand {
             try await catalog.close()
             ScratchDirectory.remove(root)
         }
-        let pass = passSeconds.sorted()[rounds / 2]
-        let baseline = baselineSeconds.sorted()[rounds / 2]
+        let pass = median(of: passSeconds)
+        let baseline = median(of: baselineSeconds)
         let totals = moment == .compress ? report!.compressed : report!.deletedLogs
         let megabytes = Double(totals.bytesBefore) / 1e6
         let gzipped = moment == .compress ? String(format: "%.1f%%", 100 * Double(totals.bytesAfter) / Double(totals.bytesBefore)) : "-"

@@ -111,7 +111,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
             for _ in 0..<repetitions {
                 rates.append(try await appendRate(run: "single", body: line, eventsPerBody: 1, connections: 64, requests: 2000 / scale, server: baseline, group: group))
             }
-            print("| \(name) | \(format(median(rates))) | \(ratio(singles, median(rates))) |")
+            print("| \(name) | \(format(median(of: rates))) | \(ratio(singles, median(of: rates))) |")
         }
     }
 
@@ -135,8 +135,8 @@ struct GatewayBenchmark: AsyncParsableCommand {
             engineRates.append(Double(measured.events) / measured.seconds)
         }
         let events = connections * requests * eventsPerBody
-        print("| \(name) | \(connections) | \(events) | \(format(median(httpRates))) | \(format(median(engineRates))) | \(ratio(median(httpRates), median(engineRates))) |")
-        return median(httpRates)
+        print("| \(name) | \(connections) | \(events) | \(format(median(of: httpRates))) | \(format(median(of: engineRates))) | \(ratio(median(of: httpRates), median(of: engineRates))) |")
+        return median(of: httpRates)
     }
 
     // MARK: Download and replay
@@ -181,16 +181,16 @@ struct GatewayBenchmark: AsyncParsableCommand {
         print("\n| read | bytes of log | runlog MB/s | nginx sendfile MB/s | runlog / nginx |")
         print("|---|---:|---:|---:|---:|")
         if nginxRates.isEmpty {
-            print("| NDJSON download | \(bytes) | \(format(median(runlogRates))) | (nginx not installed) | |")
+            print("| NDJSON download | \(bytes) | \(format(median(of: runlogRates))) | (nginx not installed) | |")
         } else {
-            print("| NDJSON download | \(bytes) | \(format(median(runlogRates))) | \(format(median(nginxRates))) | \(ratio(median(runlogRates), median(nginxRates))) |")
+            print("| NDJSON download | \(bytes) | \(format(median(of: runlogRates))) | \(format(median(of: nginxRates))) | \(ratio(median(of: runlogRates), median(of: nginxRates))) |")
         }
         if !nginxRates.isEmpty {
             // Each repetition downloads from both servers back to back: the ratio within a
             // repetition is steadier than the ratio of medians on a machine whose speed drifts.
             let ratios = zip(runlogRates, nginxRates).map { $0 / $1 }.sorted()
             let listed = ratios.map { String(format: "%.2f", $0) }.joined(separator: ", ")
-            print("\nrunlog / nginx within each repetition: median \(String(format: "%.2f", median(ratios)))x (\(listed))\n")
+            print("\nrunlog / nginx within each repetition: median \(String(format: "%.2f", median(of: ratios)))x (\(listed))\n")
         }
 
         // SSE replay ends at run.completed.
@@ -201,7 +201,7 @@ struct GatewayBenchmark: AsyncParsableCommand {
         for _ in 0..<repetitions {
             replayRates.append(try await downloadRate(sse, port: server.port, group: group, expected: bytes))
         }
-        print("| SSE replay (MB/s of SSE framing received) | \(bytes) | \(format(median(replayRates))) | | |")
+        print("| SSE replay (MB/s of SSE framing received) | \(bytes) | \(format(median(of: replayRates))) | | |")
     }
 
     /// MB/s of response bytes for one request read to the end.
@@ -292,9 +292,6 @@ struct GatewayBenchmark: AsyncParsableCommand {
         String(format: "%.1f", Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * quantile))]) / 1e6)
     }
 
-    func median(_ values: [Double]) -> Double {
-        values.sorted()[values.count / 2]
-    }
 
     func ratio(_ value: Double, _ baseline: Double) -> String {
         String(format: "%.2fx", value / baseline)

@@ -88,7 +88,7 @@ struct ServeCommand: AsyncParsableCommand {
         defer { withExtendedLifetime(lock) {} }
         // Closed once every service has stopped: the last progress is written by then.
         let catalogLocation = try options.catalogLocation
-        try await options.withCatalog(logger: logger) { catalog in
+        try await options.withCatalog(at: catalogLocation, logger: logger) { catalog in
             logger.info("catalog open", metadata: ["catalog": "\(catalogLocation)"])
             let metrics = GatewayMetrics(droppedLogLines: { output.droppedLines })
             let store = EventStore(configuration: options.storeConfiguration, logger: logger, metricsFactory: metrics.factory)

@@ -59,7 +59,11 @@ enum StoredLine {
         var index = sequencePrefix.count
         var value: Int64 = 0
         while index < line.count, line[index].isDigit, index - sequencePrefix.count < 19 {
-            value = value * 10 + Int64(line[index] - UInt8(ascii: "0"))
+            // Nineteen nines do not fit an Int64: damage, never a line the engine wrote.
+            let (tens, overflowed) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowedAgain) = tens.addingReportingOverflow(Int64(line[index] - UInt8(ascii: "0")))
+            guard !overflowed, !overflowedAgain else { return nil }
+            value = sum
             index += 1
         }
         guard index > sequencePrefix.count else { return nil }

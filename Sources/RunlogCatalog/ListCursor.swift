@@ -31,9 +31,10 @@ package struct ListCursor: Sendable, Equatable {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while base64.count % 4 != 0 { base64 += "=" }
         guard let data = Data(base64Encoded: base64), let decoded = String(data: data, encoding: .utf8),
-            let colon = decoded.firstIndex(of: ":"), let createdAt = Int64(decoded[..<colon])
+            let colon = decoded.firstIndex(of: ":")
         else { throw .invalidCursor }
-        self.init(createdAt: createdAt, id: String(decoded[decoded.index(after: colon)...]))
+        // The same position in today's shape, which checks it as strictly as a new cursor.
+        try self.init("\(decoded[..<colon])~\(decoded[decoded.index(after: colon)...])")
     }
 
     /// The cursor's text.
